@@ -1,0 +1,16 @@
+"""graphtool: the Graph Transform Tool for the TFLite era.
+
+    import graphtool
+    graph = graphtool.load("model.pb")
+    print(graphtool.inspect(graph).ops)
+    graphtool.save(graph, "model.pbtxt")
+"""
+from .analysis import Summary, inspect
+from .errors import FormatError, GraphError, GraphtoolError, UnknownFormatError
+from .formats import load, save
+from .ir import DType, Graph, Node, Ref, Tensor
+
+__version__ = "0.1.0"
+
+__all__ = ["DType", "FormatError", "Graph", "GraphError", "GraphtoolError", "Node", "Ref", "Summary",
+           "Tensor", "UnknownFormatError", "__version__", "inspect", "load", "save"]

@@ -1,0 +1,28 @@
+"""`graphtool convert IN OUT`: rewrite a model with no transform (e.g. .pb <-> .pbtxt)."""
+from __future__ import annotations
+
+import argparse
+import os
+
+from .. import formats
+from ..errors import GraphtoolError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "convert", help="re-encode a model losslessly (binary <-> text GraphDef)",
+        description="Read IN and write it to OUT with no transform; the suffixes choose the "
+                    "encoding (.pb binary, .pbtxt text). The output is written atomically.")
+    parser.add_argument("input", metavar="IN")
+    parser.add_argument("output", metavar="OUT")
+    parser.add_argument("--in-place", action="store_true", help="allow OUT to be IN")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.in_place and os.path.exists(args.output) and os.path.samefile(args.input, args.output):
+        raise GraphtoolError(f"{args.output}: output is the input; pass --in-place to overwrite it")
+    graph = formats.load(args.input)
+    formats.save(graph, args.output)
+    print(f"wrote {args.output} ({os.path.getsize(args.output):,} bytes, {len(graph):,} nodes)")
+    return 0

@@ -1,0 +1,77 @@
+"""`graphtool inspect MODEL`: what a model holds, as text or --json."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from .. import formats
+from ..analysis import Summary, inspect
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "inspect", help="summarise a model: inputs, outputs, ops, parameters",
+        description="Summarise a model: inputs, outputs, op histogram, parameters and bytes by "
+                    "dtype, variables, control edges, devices and invalid inputs.")
+    parser.add_argument("model", metavar="MODEL", help=".pb, .pbtxt or .tflite file")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--structure", action="store_true", help="also list every node and its inputs")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    summary = inspect(formats.load(args.model), structure=args.structure)
+    if args.json:
+        print(json.dumps(summary.to_dict(), indent=2))
+    else:
+        print(render(summary))
+    return 0
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "?"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return str(n)
+
+
+def _shape(shape: list | None) -> str:
+    if shape is None:
+        return "<unknown rank>"
+    return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def render(s: Summary) -> str:
+    lines = [f"{s.path or '<bytes>'}: {s.format}, {s.num_nodes:,} nodes, {_size(s.file_size)}"]
+    if s.versions:
+        lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in s.versions.items()))
+    lines.append(f"Inputs ({len(s.inputs)}):")
+    lines += [f"  {t.name}  {t.dtype or '?'}  {_shape(t.shape)}" for t in s.inputs] or ["  none"]
+    lines.append(f"Outputs ({len(s.outputs)}):")
+    lines += [f"  {o.name}  ({o.op})" for o in s.outputs] or ["  none"]
+    p = s.parameters
+    lines.append(f"Parameters in constants: {p.count:,} ({_size(p.bytes)})")
+    lines += [f"  {dtype}: {t.count:,} ({_size(t.bytes)})" for dtype, t in p.by_dtype.items()]
+    if s.variables:
+        lines.append(f"Variables ({len(s.variables)}, {s.variable_parameters:,} parameters):")
+        lines += [f"  {v.name}  {v.dtype or '?'}  {_shape(v.shape)}" for v in s.variables]
+    lines.append(f"Control edges: {s.control_edges:,}")
+    if s.devices:
+        lines.append("Devices: " + ", ".join(f"{d} ({n})" for d, n in s.devices.items()))
+    if s.invalid_inputs:
+        lines.append(f"Invalid inputs ({len(s.invalid_inputs)}):")
+        lines += [f"  {i.node} <- {i.input} (no such node)" for i in s.invalid_inputs]
+    if s.functions:
+        lines.append(f"Functions ({len(s.functions)}): " + ", ".join(s.functions))
+    lines.append(f"Ops ({len(s.ops)} types):")
+    width = max((len(f"{n:,}") for n in s.ops.values()), default=1)
+    lines += [f"  {n:>{width},}  {op}" for op, n in s.ops.items()]
+    if s.structure is not None:
+        lines.append("Structure:")
+        for node in s.structure:
+            device = f"  @{node.device}" if node.device else ""
+            lines.append(f"  {node.name} ({node.op}){device} <- {', '.join(node.inputs) or '-'}")
+    return "\n".join(lines)

@@ -1,0 +1,60 @@
+"""The `graphtool` command: argparse front end, one module per subcommand."""
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from typing import Sequence
+
+from .. import __version__
+from ..errors import GraphtoolError
+from . import convert_cmd, inspect_cmd
+
+COMMANDS = (inspect_cmd, convert_cmd)
+EXIT_BAD_INPUT = 2
+
+
+class UsageError(GraphtoolError):
+    """The command line itself is wrong."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not usage + error
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="graphtool",
+                     description="Inspect, transform and check TensorFlow GraphDefs and TFLite models.")
+    parser.add_argument("--version", action="version", version=f"graphtool {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for command in COMMANDS:
+        command.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return EXIT_BAD_INPUT
+        return args.run(args)
+    except GraphtoolError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"graphtool: error: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("graphtool: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

@@ -1,0 +1,35 @@
+"""The errors graphtool raises. Everything derives from GraphtoolError."""
+from __future__ import annotations
+
+
+class GraphtoolError(Exception):
+    """Base of every error graphtool raises on purpose."""
+
+
+class FormatError(GraphtoolError):
+    """A model file (or bytes) is not a valid model of its format.
+
+    `source` names the file, `where` says where in it (a node, a table, an offset).
+    """
+
+    def __init__(self, message: str, source: str | None = None, where: str | None = None):
+        self.message = message
+        self.source = source
+        self.where = where
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        parts = [p for p in (self.source, self.where) if p]
+        return ": ".join(parts + [self.message])
+
+    def with_source(self, source: str) -> "FormatError":
+        """The same error, naming `source` as the file it came from."""
+        return type(self)(self.message, source, self.where)
+
+
+class UnknownFormatError(FormatError):
+    """The input is not recognisably any model format graphtool reads."""
+
+
+class GraphError(GraphtoolError):
+    """An IR operation would make the graph inconsistent, or the graph is invalid."""

@@ -1,0 +1,113 @@
+"""Model files <-> Graph: format detection, loading, and atomic saving."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from ..errors import FormatError, UnknownFormatError
+from ..ir import Graph
+from . import graphdef
+
+# suffix -> (format, text?)
+SUFFIXES = {
+    ".pb": ("graphdef", False),
+    ".graphdef": ("graphdef", False),
+    ".pbtxt": ("graphdef", True),
+    ".pb.txt": ("graphdef", True),
+    ".tflite": ("tflite", False),
+}
+TFLITE_IDENTIFIER = b"TFL3"
+
+
+def _suffix(path: str) -> str:
+    name = os.path.basename(path).lower()
+    for suffix in sorted(SUFFIXES, key=len, reverse=True):
+        if name.endswith(suffix):
+            return suffix
+    return os.path.splitext(name)[1]
+
+
+def detect(path: str | None, data: bytes) -> tuple[str, bool]:
+    """(format, text) for a model, from its suffix, or from its bytes when it has none."""
+    if path is not None:
+        suffix = _suffix(path)
+        if suffix in SUFFIXES:
+            return SUFFIXES[suffix]
+        if data[4:8] == TFLITE_IDENTIFIER:
+            return "tflite", False
+        raise UnknownFormatError(
+            f"unknown model suffix {suffix or '(none)'!r}; expected one of {', '.join(SUFFIXES)}")
+    if data[4:8] == TFLITE_IDENTIFIER:
+        return "tflite", False
+    if data.lstrip()[:5] in (b"node ", b"node{", b"libra", b"versi"):
+        return "graphdef", True
+    return "graphdef", False
+
+
+def load(source: str | os.PathLike | bytes) -> Graph:
+    """Read a model from a path or from bytes into a Graph."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data, path = bytes(source), None
+    else:
+        path = os.fspath(source)
+        data = _read_file(path)
+    try:
+        fmt, text = detect(path, data)
+        if fmt == "graphdef":
+            graph = graphdef.read(data, text=text)
+        else:
+            raise UnknownFormatError("TFLite models are not supported yet")
+    except FormatError as exc:
+        raise exc.with_source(path or "<bytes>") from None
+    graph.meta["source"] = path
+    return graph
+
+
+def dumps(graph: Graph, path: str | None = None, text: bool | None = None) -> bytes:
+    """Serialize `graph` in its format (the suffix of `path` decides text or binary)."""
+    fmt, suffix_text = (SUFFIXES.get(_suffix(path), (None, None)) if path else (None, None))
+    fmt = fmt or graph.format
+    if text is None:
+        text = suffix_text if suffix_text is not None else bool(graph.meta.get("graphdef.text"))
+    if fmt != graph.format:
+        raise FormatError(f"cannot write a {graph.format} graph as {fmt}", source=path)
+    if fmt == "graphdef":
+        return graphdef.write(graph, text=text)
+    raise FormatError(f"writing {fmt} is not supported yet", source=path)
+
+
+def save(graph: Graph, path: str | os.PathLike, text: bool | None = None) -> None:
+    """Write `graph` to `path` atomically: a temporary file in the same folder, then rename."""
+    path = os.fspath(path)
+    if path in SUFFIXES or _suffix(path) not in SUFFIXES:
+        raise UnknownFormatError(f"unknown model suffix {_suffix(path)!r}; expected one of "
+                                 f"{', '.join(SUFFIXES)}", source=path)
+    data = dumps(graph, path, text)
+    atomic_write(path, data)
+
+
+def atomic_write(path: str, data: bytes) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".graphtool-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _read_file(path: str) -> bytes:
+    try:
+        if os.path.isdir(path):
+            raise FormatError("is a directory, not a model file", source=path)
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise FormatError("no such file", source=path) from None
+    except PermissionError:
+        raise FormatError("permission denied", source=path) from None
+    except IsADirectoryError:
+        raise FormatError("is a directory, not a model file", source=path) from None

@@ -1,0 +1,1 @@
+"""Python module generated from schemas/graphtool_graphdef.proto (`make proto`)."""

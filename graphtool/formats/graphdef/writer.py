@@ -1,0 +1,56 @@
+"""Graph -> GraphDef bytes (binary, deterministic; or text)."""
+from __future__ import annotations
+
+from google.protobuf import text_format
+
+from ...ir import MISSING_OP, Graph, Node, Tensor
+from ._proto import graphtool_graphdef_pb2 as pb
+from .attr_value import attr_to_proto
+from .tensor_proto import is_unchanged
+
+# GraphDef version stamped on graphs built from scratch (TF 2.21 writes producers above this).
+DEFAULT_PRODUCER = 1994
+
+
+def to_message(graph: Graph) -> pb.GraphDef:
+    out = pb.GraphDef()
+    header = graph.meta.get("graphdef.header")
+    if header is not None:
+        out.CopyFrom(header)
+    else:
+        out.versions.producer = DEFAULT_PRODUCER
+    for node in graph:
+        if node.op == MISSING_OP:
+            continue
+        _node_to_proto(graph, node, out.node.add())
+    return out
+
+
+def write(graph: Graph, text: bool = False) -> bytes:
+    message = to_message(graph)
+    if text:
+        return text_format.MessageToString(message).encode("utf-8")
+    return message.SerializeToString(deterministic=True)
+
+
+def _node_to_proto(graph: Graph, node: Node, out: pb.NodeDef) -> None:
+    original = node.meta.get("graphdef.node_def")
+    if original is not None:
+        out.MergeFrom(original)  # keeps debug info, full type and fields graphtool does not know
+    out.name = node.name
+    out.op = node.op
+    inputs = [str(ref) for ref in graph.inputs_of(node.name)]
+    inputs += ["^" + name for name in graph.control_inputs_of(node.name)]
+    if list(out.input) != inputs:
+        del out.input[:]
+        out.input.extend(inputs)
+    out.device = node.meta.get("device", "") or ""
+    read = node.meta.get("graphdef.attrs_read", {})
+    for key in [k for k in out.attr if k not in node.attrs]:
+        del out.attr[key]
+    for key, value in node.attrs.items():
+        if key in read and read[key] is value and not (isinstance(value, Tensor) and not is_unchanged(value)):
+            continue
+        slot = out.attr[key]
+        slot.Clear()
+        attr_to_proto(value, slot, where=f"node {node.name!r} attr {key!r}")

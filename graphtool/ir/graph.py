@@ -1,0 +1,292 @@
+"""Graph: the IR. A networkx MultiDiGraph is the one source of truth for topology.
+
+Nodes are keyed by their unique name and carry the `Node` under the attribute "node".
+An edge is one use of a value: producer -> consumer, keyed by the consumer's input slot
+(an int), with the producer's output index as "port". Control dependencies are edges
+keyed "^0", "^1", ... with port CONTROL. Node order (networkx keeps insertion order) is
+the order formats write nodes in.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Iterator
+
+import networkx as nx
+
+from ..errors import GraphError
+from .node import CONTROL, MISSING_OP, Node, Ref
+
+# TF1 loops feed NextIteration back into Merge: the one kind of cycle a dataflow graph
+# may hold. Such edges are left out when ordering nodes or looking for cycles.
+BACK_EDGE_OPS = frozenset({"NextIteration", "RefNextIteration"})
+
+RefLike = Ref | str | Node
+
+
+def as_ref(value: RefLike) -> Ref:
+    if isinstance(value, Ref):
+        return value
+    if isinstance(value, Node):
+        return Ref(value.name, 0)
+    return Ref.parse(value)
+
+
+class Graph:
+    """A dataflow graph of Nodes. Mutate it only through its methods."""
+
+    def __init__(self, name: str = "", format: str | None = None):
+        self.name = name
+        self.format = format
+        self.nx = nx.MultiDiGraph()
+        self.inputs: list[str] = []  # names of graph-input nodes, when the format declares them
+        self.outputs: list[Ref] = []  # declared outputs, when the format declares them
+        self.subgraphs: list[Graph] = []
+        self.meta: dict[str, Any] = {}
+
+    # -- reading -------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self.nx.number_of_nodes()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.nx
+
+    def __iter__(self) -> Iterator[Node]:
+        for _, data in self.nx.nodes(data="node"):
+            yield data
+
+    @property
+    def nodes(self) -> list[Node]:
+        return list(self)
+
+    def node(self, name: str) -> Node:
+        try:
+            return self.nx.nodes[name]["node"]
+        except KeyError:
+            raise GraphError(f"no node named {name!r}") from None
+
+    def inputs_of(self, name: str) -> list[Ref]:
+        """Data inputs of `name`, in slot order."""
+        edges = [(k, Ref(u, d["port"])) for u, _, k, d in self.nx.in_edges(name, keys=True, data=True)
+                 if isinstance(k, int)]
+        edges.sort(key=lambda e: e[0])
+        return [ref for _, ref in edges]
+
+    def control_inputs_of(self, name: str) -> list[str]:
+        """Names of the nodes `name` must run after, in their original order."""
+        edges = [(int(k[1:]), u) for u, _, k in self.nx.in_edges(name, keys=True) if isinstance(k, str)]
+        edges.sort()
+        return [u for _, u in edges]
+
+    def consumers(self, value: RefLike) -> list[tuple[str, int]]:
+        """(consumer, slot) for each data use of a value (a Ref, or every output of a node)."""
+        if isinstance(value, str) and ":" not in value or isinstance(value, Node):
+            name, port = (value.name if isinstance(value, Node) else value), None
+        else:
+            name, port = as_ref(value)
+        return [(v, k) for _, v, k, d in self.nx.out_edges(name, keys=True, data=True)
+                if isinstance(k, int) and (port is None or d["port"] == port)]
+
+    def control_consumers(self, name: str) -> list[str]:
+        return [v for _, v, k in self.nx.out_edges(name, keys=True) if isinstance(k, str)]
+
+    def is_used(self, name: str) -> bool:
+        return self.nx.out_degree(name) > 0
+
+    # -- mutation ------------------------------------------------------------------------
+    def add_node(self, node: Node, inputs: Iterable[RefLike] = (),
+                 control_inputs: Iterable[str] = ()) -> Node:
+        """Add `node` (appended to the order) fed by `inputs` (slot i gets inputs[i])."""
+        if node.name in self.nx:
+            raise GraphError(f"a node named {node.name!r} already exists")
+        refs = [as_ref(i) for i in inputs]
+        for ref in refs:
+            self._require(ref.node)
+        controls = list(control_inputs)
+        for producer in controls:
+            self._require(producer)
+        self.nx.add_node(node.name, node=node)
+        for slot, ref in enumerate(refs):
+            self.nx.add_edge(ref.node, node.name, key=slot, port=ref.port)
+        for j, producer in enumerate(controls):
+            self.nx.add_edge(producer, node.name, key=f"^{j}", port=CONTROL)
+        return node
+
+    def remove_node(self, name: str) -> Node:
+        """Remove a node nothing uses any more (refused while its outputs are used)."""
+        node = self.node(name)
+        users = sorted({v for _, v in self.nx.out_edges(name)})
+        if users:
+            raise GraphError(f"cannot remove {name!r}: still used by {', '.join(users[:5])}"
+                             + (" …" if len(users) > 5 else ""))
+        self.nx.remove_node(name)
+        return node
+
+    def set_input(self, consumer: str, slot: int, value: RefLike) -> None:
+        """Rewire data input `slot` of `consumer` to `value`."""
+        ref = as_ref(value)
+        self._require(ref.node)
+        old = [(u, k) for u, _, k in self.nx.in_edges(consumer, keys=True) if k == slot]
+        if not old:
+            raise GraphError(f"{consumer!r} has no input slot {slot}")
+        self.nx.remove_edge(old[0][0], consumer, key=slot)
+        self.nx.add_edge(ref.node, consumer, key=slot, port=ref.port)
+
+    def set_inputs(self, consumer: str, values: Iterable[RefLike]) -> None:
+        """Replace all data inputs of `consumer` (control inputs stay)."""
+        refs = [as_ref(v) for v in values]
+        for ref in refs:
+            self._require(ref.node)
+        for u, _, k in list(self.nx.in_edges(consumer, keys=True)):
+            if isinstance(k, int):
+                self.nx.remove_edge(u, consumer, key=k)
+        for slot, ref in enumerate(refs):
+            self.nx.add_edge(ref.node, consumer, key=slot, port=ref.port)
+
+    def replace_uses(self, old: RefLike, new: RefLike) -> int:
+        """Make every data use of `old` use `new` instead; returns how many were moved."""
+        old_ref, new_ref = as_ref(old), as_ref(new)
+        self._require(new_ref.node)
+        uses = [(v, k) for _, v, k, d in self.nx.out_edges(old_ref.node, keys=True, data=True)
+                if isinstance(k, int) and d["port"] == old_ref.port]
+        for consumer, slot in uses:
+            self.nx.remove_edge(old_ref.node, consumer, key=slot)
+            self.nx.add_edge(new_ref.node, consumer, key=slot, port=new_ref.port)
+        return len(uses)
+
+    def set_control_inputs(self, consumer: str, producers: Iterable[str]) -> None:
+        """Replace the control dependencies of `consumer`."""
+        producers = list(dict.fromkeys(producers))
+        for producer in producers:
+            self._require(producer)
+        for u, _, k in list(self.nx.in_edges(consumer, keys=True)):
+            if isinstance(k, str):
+                self.nx.remove_edge(u, consumer, key=k)
+        for j, producer in enumerate(producers):
+            self.nx.add_edge(producer, consumer, key=f"^{j}", port=CONTROL)
+
+    def prune(self, keep: Iterable[str] | None = None) -> list[str]:
+        """Remove every node that none of `keep` (default: the declared outputs' nodes, and the
+        declared inputs) needs, through data or control edges. Returns the removed names."""
+        roots = set(keep) if keep is not None else {r.node for r in self.outputs} | set(self.inputs)
+        if not roots:
+            raise GraphError("prune needs outputs: declare graph outputs or pass keep=")
+        for name in roots:
+            self._require(name)
+        needed = set(roots)
+        for root in roots:
+            needed |= nx.ancestors(self.nx, root)
+        removed = [n for n in self.nx if n not in needed]
+        self.nx.remove_nodes_from(removed)
+        return removed
+
+    def toposort(self) -> "Graph":
+        """Reorder nodes so producers come before consumers, otherwise keeping the order."""
+        order = {name: i for i, name in enumerate(self.nx)}
+        forward = self._forward_view()
+        try:
+            sorted_names = list(nx.lexicographical_topological_sort(forward, key=order.__getitem__))
+        except nx.NetworkXUnfeasible:
+            raise GraphError(f"graph has a cycle: {self._describe_cycle(forward)}") from None
+        self._reorder(sorted_names)
+        return self
+
+    def rename_node(self, old: str, new: str) -> None:
+        """Give a node a new name, keeping its place in the order and all its edges."""
+        if new in self.nx:
+            raise GraphError(f"a node named {new!r} already exists")
+        node = self.node(old)
+        node.name = new
+        order = [new if n == old else n for n in self.nx]
+        nx.relabel_nodes(self.nx, {old: new}, copy=False)
+        self._reorder(order)
+        self.inputs = [new if n == old else n for n in self.inputs]
+        self.outputs = [Ref(new, r.port) if r.node == old else r for r in self.outputs]
+
+    # -- checks --------------------------------------------------------------------------
+    def validate(self) -> "Graph":
+        """Raise GraphError unless every input resolves, there is no cycle, names are unique
+        and tensor data agree with their declared dtype and shape."""
+        problems: list[str] = []
+        for name, node in self.nx.nodes(data="node"):
+            if node is None:
+                problems.append(f"{name!r} has no Node (edge added outside the API?)")
+                continue
+            if node.name != name:
+                problems.append(f"node keyed {name!r} is named {node.name!r}")
+            if node.op == MISSING_OP:
+                users = sorted({v for _, v in self.nx.out_edges(name)})
+                problems.append(f"{', '.join(users)} use{'s' if len(users) == 1 else ''} "
+                                f"{name!r}, which is not in the graph")
+                continue
+            for port, tensor in enumerate(node.outputs):
+                problems.extend(_tensor_problems(name, port, tensor))
+        for u, v, k, d in self.nx.edges(keys=True, data="port"):
+            producer = self.nx.nodes[u].get("node")
+            if isinstance(k, int) and producer is not None and producer.outputs and d >= len(producer.outputs) \
+                    and producer.op != MISSING_OP and producer.meta.get("outputs_complete", False):
+                problems.append(f"{v!r} input {k} reads {u}:{d}, but {u!r} has {len(producer.outputs)} outputs")
+        slots_problem = self._slot_problems()
+        problems.extend(slots_problem)
+        forward = self._forward_view()
+        if not nx.is_directed_acyclic_graph(forward):
+            problems.append(f"cycle: {self._describe_cycle(forward)}")
+        for ref in self.outputs:
+            if ref.node not in self.nx:
+                problems.append(f"declared output {ref} is not a node")
+        for name in self.inputs:
+            if name not in self.nx:
+                problems.append(f"declared input {name!r} is not a node")
+        if problems:
+            raise GraphError(f"invalid graph ({len(problems)} problem(s)): " + "; ".join(problems[:10]))
+        for sub in self.subgraphs:
+            sub.validate()
+        return self
+
+    # -- internals -----------------------------------------------------------------------
+    def _require(self, name: str) -> None:
+        if name not in self.nx:
+            raise GraphError(f"no node named {name!r}")
+
+    def _forward_view(self) -> nx.MultiDiGraph:
+        def keep_edge(u: str, v: str, k: Any) -> bool:
+            producer = self.nx.nodes[u].get("node")
+            return producer is None or producer.op not in BACK_EDGE_OPS
+
+        return nx.subgraph_view(self.nx, filter_edge=keep_edge)
+
+    def _describe_cycle(self, view: nx.MultiDiGraph) -> str:
+        try:
+            cycle = nx.find_cycle(view)
+        except nx.NetworkXNoCycle:
+            return "none"
+        return " -> ".join([cycle[0][0]] + [edge[1] for edge in cycle])
+
+    def _slot_problems(self) -> list[str]:
+        problems = []
+        for name in self.nx:
+            slots = sorted(k for _, _, k in self.nx.in_edges(name, keys=True) if isinstance(k, int))
+            if slots != list(range(len(slots))):
+                problems.append(f"{name!r} has input slots {slots}, not 0..{len(slots) - 1}")
+        return problems
+
+    def _reorder(self, names: list[str]) -> None:
+        fresh = nx.MultiDiGraph()
+        fresh.graph.update(self.nx.graph)
+        fresh.add_nodes_from((n, self.nx.nodes[n]) for n in names)
+        fresh.add_edges_from(self.nx.edges(keys=True, data=True))
+        self.nx = fresh
+
+    def __repr__(self) -> str:
+        return f"Graph({self.name!r}, format={self.format!r}, nodes={len(self)})"
+
+
+def _tensor_problems(name: str, port: int, tensor: Any) -> list[str]:
+    if tensor is None or not tensor.is_constant:
+        return []
+    data = tensor.data
+    problems = []
+    if tensor.shape is not None and tuple(data.shape) != tuple(tensor.shape):
+        problems.append(f"{name}:{port} data shape {tuple(data.shape)} != declared {tensor.shape}")
+    expected = tensor.dtype.numpy if tensor.dtype is not None else None
+    if expected is not None and data.dtype != expected:
+        problems.append(f"{name}:{port} data dtype {data.dtype} != {tensor.dtype} storage {expected}")
+    return problems

@@ -1,0 +1,122 @@
+"""The command line: output, --json, exit statuses, one-line errors, atomic outputs."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ..conftest import GRAPHDEF_FIXTURES
+
+CNN = GRAPHDEF_FIXTURES / "keras2_cnn.pb"
+
+
+def graphtool(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "graphtool", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd)
+
+
+def test_inspect_text_names_inputs_outputs_and_ops():
+    result = graphtool("inspect", CNN)
+    assert result.returncode == 0, result.stderr
+    assert "Inputs (1):" in result.stdout
+    assert "Conv2D" in result.stdout and "FusedBatchNormV3" in result.stdout
+    assert "Parameters in constants:" in result.stdout
+
+
+def test_inspect_json_has_the_contract_keys():
+    result = graphtool("inspect", CNN, "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    for key in ("format", "inputs", "outputs", "ops", "num_nodes", "parameters", "file_size"):
+        assert key in data
+    assert data["format"] == "graphdef"
+    assert set(data["inputs"][0]) >= {"name", "dtype", "shape"}
+    assert set(data["outputs"][0]) >= {"name", "op"}
+    assert data["parameters"]["count"] > 0 and data["parameters"]["bytes"] > 0
+    assert data["file_size"] == CNN.stat().st_size
+    assert sum(data["ops"].values()) == data["num_nodes"]
+
+
+def test_inspect_structure_lists_every_node():
+    data = json.loads(graphtool("inspect", CNN, "--json", "--structure").stdout)
+    assert len(data["structure"]) == data["num_nodes"]
+    assert all({"name", "op", "inputs"} <= set(n) for n in data["structure"])
+
+
+def _bad_inputs(tmp_path):
+    good = CNN.read_bytes()
+    cases = {
+        "not_a_model.pb": b"hello, I am a text file\n",
+        "truncated.pb": good[: len(good) // 2 + 7],
+        "garbage.pb": bytes(range(256)) * 4,
+        "empty.pb": b"",
+        "model.onnx": good,
+        "broken.pbtxt": b"node { name: 'a' op: \n",
+    }
+    paths = {}
+    for name, data in cases.items():
+        paths[name] = tmp_path / name
+        paths[name].write_bytes(data)
+    paths["missing.pb"] = tmp_path / "missing.pb"
+    return paths
+
+
+@pytest.mark.parametrize("case", ["not_a_model.pb", "truncated.pb", "garbage.pb", "empty.pb",
+                                  "model.onnx", "broken.pbtxt", "missing.pb"])
+def test_bad_input_exits_2_with_one_line_naming_the_file(tmp_path, case):
+    path = _bad_inputs(tmp_path)[case]
+    result = graphtool("inspect", path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"graphtool: error: {path}: ")
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    path = _bad_inputs(tmp_path)["garbage.pb"]
+    result = graphtool("--debug", "inspect", path)
+    assert result.returncode == 2 and "Traceback" in result.stderr
+
+
+def test_bad_usage_exits_2_in_one_line():
+    result = graphtool("inspect")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith("graphtool: error: ")
+    assert graphtool("frobnicate").returncode == 2
+
+
+def test_convert_round_trips_and_refuses_to_overwrite_its_input(tmp_path):
+    text = tmp_path / "cnn.pbtxt"
+    back = tmp_path / "cnn.pb"
+    assert graphtool("convert", CNN, text).returncode == 0
+    assert text.read_bytes().startswith(b"node {")
+    assert graphtool("convert", text, back).returncode == 0
+    assert back.read_bytes() == CNN.read_bytes()
+    same = graphtool("convert", back, back)
+    assert same.returncode == 2 and "--in-place" in same.stderr
+    assert graphtool("convert", back, back, "--in-place").returncode == 0
+    assert back.read_bytes() == CNN.read_bytes()
+
+
+def test_failed_convert_leaves_no_output_and_input_untouched(tmp_path):
+    bad = tmp_path / "bad.pb"
+    bad.write_bytes(b"\xff" * 100)
+    out = tmp_path / "out.pbtxt"
+    result = graphtool("convert", bad, out)
+    assert result.returncode == 2
+    assert not out.exists()
+    assert bad.read_bytes() == b"\xff" * 100
+    assert [p.name for p in tmp_path.iterdir()] == ["bad.pb"]  # no temporary left behind
+    unknown = graphtool("convert", CNN, tmp_path / "out.xyz")
+    assert unknown.returncode == 2 and "unknown model suffix" in unknown.stderr
+    assert not (tmp_path / "out.xyz").exists()
+
+
+def test_console_script_and_module_agree():
+    script = os.path.join(os.path.dirname(sys.executable), "graphtool")
+    result = subprocess.run([script, "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("graphtool ")
+    assert graphtool("--version").stdout == result.stdout

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import FormatError, UnknownFormatError
 from ..ir import Graph
-from . import graphdef
+from . import graphdef, tflite
 
 # suffix -> (format, text?)
 SUFFIXES = {
@@ -54,17 +54,15 @@ def load(source: str | os.PathLike | bytes) -> Graph:
         data = _read_file(path)
     try:
         fmt, text = detect(path, data)
-        if fmt == "graphdef":
-            graph = graphdef.read(data, text=text)
-        else:
-            raise UnknownFormatError("TFLite models are not supported yet")
+        graph = graphdef.read(data, text=text) if fmt == "graphdef" else tflite.read(data)
     except FormatError as exc:
         raise exc.with_source(path or "<bytes>") from None
     graph.meta["source"] = path
     return graph
 
 
-def dumps(graph: Graph, path: str | None = None, text: bool | None = None) -> bytes:
+def dumps(graph: Graph, path: str | None = None, text: bool | None = None,
+          allow_unknown: bool = False) -> bytes:
     """Serialize `graph` in its format (the suffix of `path` decides text or binary)."""
     fmt, suffix_text = (SUFFIXES.get(_suffix(path), (None, None)) if path else (None, None))
     fmt = fmt or graph.format
@@ -72,18 +70,23 @@ def dumps(graph: Graph, path: str | None = None, text: bool | None = None) -> by
         text = suffix_text if suffix_text is not None else bool(graph.meta.get("graphdef.text"))
     if fmt != graph.format:
         raise FormatError(f"cannot write a {graph.format} graph as {fmt}", source=path)
-    if fmt == "graphdef":
-        return graphdef.write(graph, text=text)
-    raise FormatError(f"writing {fmt} is not supported yet", source=path)
+    try:
+        if fmt == "graphdef":
+            return graphdef.write(graph, text=text)
+        return tflite.write(graph, allow_unknown=allow_unknown)
+    except FormatError as exc:
+        raise exc.with_source(path or "<graph>") from None
 
 
-def save(graph: Graph, path: str | os.PathLike, text: bool | None = None) -> None:
-    """Write `graph` to `path` atomically: a temporary file in the same folder, then rename."""
+def save(graph: Graph, path: str | os.PathLike, text: bool | None = None,
+         allow_unknown: bool = False) -> None:
+    """Write `graph` to `path` atomically: a temporary file in the same folder, then rename.
+    `allow_unknown` writes a TFLite model even if fields the schema does not know are dropped."""
     path = os.fspath(path)
-    if path in SUFFIXES or _suffix(path) not in SUFFIXES:
+    if _suffix(path) not in SUFFIXES:
         raise UnknownFormatError(f"unknown model suffix {_suffix(path)!r}; expected one of "
                                  f"{', '.join(SUFFIXES)}", source=path)
-    data = dumps(graph, path, text)
+    data = dumps(graph, path, text, allow_unknown)
     atomic_write(path, data)
 
 

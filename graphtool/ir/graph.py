@@ -63,12 +63,13 @@ class Graph:
         except KeyError:
             raise GraphError(f"no node named {name!r}") from None
 
-    def inputs_of(self, name: str) -> list[Ref]:
-        """Data inputs of `name`, in slot order."""
-        edges = [(k, Ref(u, d["port"])) for u, _, k, d in self.nx.in_edges(name, keys=True, data=True)
-                 if isinstance(k, int)]
-        edges.sort(key=lambda e: e[0])
-        return [ref for _, ref in edges]
+    def inputs_of(self, name: str) -> list[Ref | None]:
+        """Data inputs of `name`, in slot order; None where an optional input is left out."""
+        by_slot = {k: Ref(u, d["port"]) for u, _, k, d in self.nx.in_edges(name, keys=True, data=True)
+                   if isinstance(k, int)}
+        absent = self.nx.nodes[name].get("absent", ())
+        count = max([*by_slot, *absent], default=-1) + 1
+        return [by_slot.get(slot) for slot in range(count)]
 
     def control_inputs_of(self, name: str) -> list[str]:
         """Names of the nodes `name` must run after, in their original order."""
@@ -92,20 +93,18 @@ class Graph:
         return self.nx.out_degree(name) > 0
 
     # -- mutation ------------------------------------------------------------------------
-    def add_node(self, node: Node, inputs: Iterable[RefLike] = (),
+    def add_node(self, node: Node, inputs: Iterable[RefLike | None] = (),
                  control_inputs: Iterable[str] = ()) -> Node:
-        """Add `node` (appended to the order) fed by `inputs` (slot i gets inputs[i])."""
+        """Add `node` (appended to the order) fed by `inputs` (slot i gets inputs[i]; None
+        marks an optional input left out)."""
         if node.name in self.nx:
             raise GraphError(f"a node named {node.name!r} already exists")
-        refs = [as_ref(i) for i in inputs]
-        for ref in refs:
-            self._require(ref.node)
+        refs = self._refs(inputs)
         controls = list(control_inputs)
         for producer in controls:
             self._require(producer)
         self.nx.add_node(node.name, node=node)
-        for slot, ref in enumerate(refs):
-            self.nx.add_edge(ref.node, node.name, key=slot, port=ref.port)
+        self._connect(node.name, refs)
         for j, producer in enumerate(controls):
             self.nx.add_edge(producer, node.name, key=f"^{j}", port=CONTROL)
         return node
@@ -124,22 +123,24 @@ class Graph:
         """Rewire data input `slot` of `consumer` to `value`."""
         ref = as_ref(value)
         self._require(ref.node)
+        absent = self.nx.nodes[consumer].get("absent", frozenset())
         old = [(u, k) for u, _, k in self.nx.in_edges(consumer, keys=True) if k == slot]
-        if not old:
+        if not old and slot not in absent:
             raise GraphError(f"{consumer!r} has no input slot {slot}")
-        self.nx.remove_edge(old[0][0], consumer, key=slot)
+        if old:
+            self.nx.remove_edge(old[0][0], consumer, key=slot)
+        else:
+            self.nx.nodes[consumer]["absent"] = absent - {slot}
         self.nx.add_edge(ref.node, consumer, key=slot, port=ref.port)
 
-    def set_inputs(self, consumer: str, values: Iterable[RefLike]) -> None:
+    def set_inputs(self, consumer: str, values: Iterable[RefLike | None]) -> None:
         """Replace all data inputs of `consumer` (control inputs stay)."""
-        refs = [as_ref(v) for v in values]
-        for ref in refs:
-            self._require(ref.node)
+        refs = self._refs(values)
+        self._require(consumer)
         for u, _, k in list(self.nx.in_edges(consumer, keys=True)):
             if isinstance(k, int):
                 self.nx.remove_edge(u, consumer, key=k)
-        for slot, ref in enumerate(refs):
-            self.nx.add_edge(ref.node, consumer, key=slot, port=ref.port)
+        self._connect(consumer, refs)
 
     def replace_uses(self, old: RefLike, new: RefLike) -> int:
         """Make every data use of `old` use `new` instead; returns how many were moved."""
@@ -219,11 +220,6 @@ class Graph:
                 continue
             for port, tensor in enumerate(node.outputs):
                 problems.extend(_tensor_problems(name, port, tensor))
-        for u, v, k, d in self.nx.edges(keys=True, data="port"):
-            producer = self.nx.nodes[u].get("node")
-            if isinstance(k, int) and producer is not None and producer.outputs and d >= len(producer.outputs) \
-                    and producer.op != MISSING_OP and producer.meta.get("outputs_complete", False):
-                problems.append(f"{v!r} input {k} reads {u}:{d}, but {u!r} has {len(producer.outputs)} outputs")
         slots_problem = self._slot_problems()
         problems.extend(slots_problem)
         forward = self._forward_view()
@@ -242,6 +238,23 @@ class Graph:
         return self
 
     # -- internals -----------------------------------------------------------------------
+    def _refs(self, values: Iterable[RefLike | None]) -> list[Ref | None]:
+        refs = [None if v is None else as_ref(v) for v in values]
+        for ref in refs:
+            if ref is not None:
+                self._require(ref.node)
+        return refs
+
+    def _connect(self, consumer: str, refs: list[Ref | None]) -> None:
+        for slot, ref in enumerate(refs):
+            if ref is not None:
+                self.nx.add_edge(ref.node, consumer, key=slot, port=ref.port)
+        absent = frozenset(slot for slot, ref in enumerate(refs) if ref is None)
+        if absent:
+            self.nx.nodes[consumer]["absent"] = absent
+        else:
+            self.nx.nodes[consumer].pop("absent", None)
+
     def _require(self, name: str) -> None:
         if name not in self.nx:
             raise GraphError(f"no node named {name!r}")
@@ -263,7 +276,8 @@ class Graph:
     def _slot_problems(self) -> list[str]:
         problems = []
         for name in self.nx:
-            slots = sorted(k for _, _, k in self.nx.in_edges(name, keys=True) if isinstance(k, int))
+            slots = sorted([k for _, _, k in self.nx.in_edges(name, keys=True) if isinstance(k, int)]
+                           + list(self.nx.nodes[name].get("absent", ())))
             if slots != list(range(len(slots))):
                 problems.append(f"{name!r} has input slots {slots}, not 0..{len(slots) - 1}")
         return problems
@@ -280,7 +294,7 @@ class Graph:
 
 
 def _tensor_problems(name: str, port: int, tensor: Any) -> list[str]:
-    if tensor is None or not tensor.is_constant:
+    if tensor is None or not tensor.is_constant or "sparsity" in tensor.meta:  # sparse: data are the non-zeros
         return []
     data = tensor.data
     problems = []

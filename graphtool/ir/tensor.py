@@ -35,7 +35,7 @@ class Tensor:
     Replace `data` to change a constant; never write into the array.
     """
 
-    __slots__ = ("name", "dtype", "shape", "quantization", "meta", "_data", "_loader")
+    __slots__ = ("name", "dtype", "shape", "quantization", "meta", "_data", "_loader", "_origin")
 
     def __init__(self, name: str, dtype: DType | None, shape: Shape | None,
                  data: np.ndarray | None = None, quantization: Quantization | None = None,
@@ -48,11 +48,12 @@ class Tensor:
         self.meta = meta if meta is not None else {}
         self._data = data
         self._loader = loader
+        self._origin: np.ndarray | None = None
 
     @property
     def data(self) -> np.ndarray | None:
         if self._data is None and self._loader is not None:
-            self._data = self._loader()
+            self._data = self._origin = self._loader()
             self._loader = None
         return self._data
 
@@ -60,6 +61,11 @@ class Tensor:
     def data(self, value: np.ndarray | None) -> None:
         self._data = value
         self._loader = None
+
+    @property
+    def data_replaced(self) -> bool:
+        """True when `data` is not what the loader read from the file (new or changed)."""
+        return self._loader is None and (self._data is not self._origin or self._origin is None)
 
     @property
     def is_constant(self) -> bool:

@@ -142,3 +142,16 @@ def test_tensor_data_loads_lazily_once():
     assert t.is_constant and t.nbytes == 24 and not calls
     assert t.data.shape == (2, 3) and t.data.shape == (2, 3)
     assert calls == [1]
+
+
+def test_absent_optional_inputs_keep_their_slots():
+    g = chain()
+    g.add_node(Node("conv", "CONV_2D"), inputs=["x", "c", None])
+    assert g.inputs_of("conv") == [Ref("x"), Ref("c"), None]
+    g.validate()
+    g.set_input("conv", 2, "c")
+    assert g.inputs_of("conv") == [Ref("x"), Ref("c"), Ref("c")]
+    g.set_inputs("conv", [None, "x"])
+    assert g.inputs_of("conv") == [None, Ref("x")]
+    g.toposort()
+    assert g.inputs_of("conv") == [None, Ref("x")]

@@ -69,16 +69,9 @@ def tensor_from_proto(proto: pb.TensorProto, name: str, where: str) -> Tensor:
     count = math.prod(shape)
     if count > MAX_ELEMENTS:
         raise FormatError(f"tensor claims {count} elements", where=where)
-    tensor = Tensor(name, dtype, shape, meta={"graphdef.tensor_proto": proto})
-    if dtype.numpy is None:  # resource / variant handles: no numpy form, kept as proto
-        return tensor
-    tensor._loader = lambda: _remember(tensor, decode_values(proto, dtype, shape, where))
-    return tensor
-
-
-def _remember(tensor: Tensor, data: np.ndarray) -> np.ndarray:
-    tensor.meta["graphdef.decoded"] = data
-    return data
+    # resource / variant handles have no numpy form: they stay a proto
+    loader = None if dtype.numpy is None else (lambda: decode_values(proto, dtype, shape, where))
+    return Tensor(name, dtype, shape, meta={"graphdef.tensor_proto": proto}, loader=loader)
 
 
 def is_unchanged(tensor: Tensor) -> bool:
@@ -88,9 +81,7 @@ def is_unchanged(tensor: Tensor) -> bool:
         return False
     if tensor.dtype is None or tensor.dtype.tf != proto.dtype or tensor.shape != shape_from_proto(proto.tensor_shape):
         return False
-    if tensor.dtype.numpy is None:
-        return True
-    return tensor._loader is not None or tensor._data is tensor.meta.get("graphdef.decoded")
+    return tensor.dtype.numpy is None or not tensor.data_replaced
 
 
 def decode_values(proto: pb.TensorProto, dtype: DType, shape: tuple, where: str) -> np.ndarray:

@@ -1,0 +1,227 @@
+"""A generic flatbuffer codec for the TFLite schema, driven by schema.json.
+
+Decoding checks every offset and length against the buffer before following it (Python's
+flatbuffers trusts them all), bounds the work a file can cause, and records fields and
+union members the schema does not know. Tables become dicts holding every scalar (the
+default when absent) and the non-scalar fields that are present; scalar vectors become
+read-only numpy views into the buffer; strings stay bytes.
+
+Encoding lays tables out in the order flatc's Python object API packs them (children in
+field order, then the table), so an unchanged model keeps its layout, and honours the
+schema's `force_align`.
+"""
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import flatbuffers
+import numpy as np
+
+from ...errors import FormatError
+from .schema import SCALAR_FORMATS, Field, Schema, Table
+
+MAX_DEPTH = 64
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+_I32 = struct.Struct("<i")
+_SCALARS = {name: struct.Struct("<" + fmt) for name, (fmt, _) in SCALAR_FORMATS.items()}
+_NUMPY = {name: np.dtype("<" + fmt) if size > 1 else np.dtype(fmt) for name, (fmt, size) in SCALAR_FORMATS.items()}
+
+
+class Decoder:
+    """Decodes one verified flatbuffer. `unknown` lists what the schema could not name."""
+
+    def __init__(self, data: bytes | memoryview, schema: Schema, identifier: bytes = b"TFL3"):
+        self.data = data
+        self.buf = memoryview(data)
+        self.size = len(self.buf)
+        self.schema = schema
+        self.identifier = identifier
+        self.unknown: list[str] = []
+        self._budget = 16 * self.size + 100_000
+
+    def root(self, table: str) -> dict[str, Any]:
+        if self.size < 8:
+            raise FormatError(f"file is {self.size} bytes, too short for a flatbuffer")
+        if bytes(self.buf[4:8]) != self.identifier:
+            raise FormatError(f"file identifier is {bytes(self.buf[4:8])!r}, not {self.identifier!r}")
+        return self.table(self._uoffset(0, table), table, table, 0)
+
+    # -- primitives ------------------------------------------------------------------------
+    def _need(self, pos: int, length: int, what: str) -> None:
+        if pos < 0 or length < 0 or pos + length > self.size:
+            raise FormatError(f"{what} at offset {pos} (+{length} bytes) runs past the end of the "
+                              f"file ({self.size} bytes)")
+
+    def _spend(self, units: int, what: str) -> None:
+        self._budget -= units
+        if self._budget < 0:
+            raise FormatError(f"{what}: the file references far more data than it holds "
+                              "(overlapping offsets?)")
+
+    def _uoffset(self, pos: int, what: str) -> int:
+        self._need(pos, 4, what)
+        return pos + _U32.unpack_from(self.buf, pos)[0]
+
+    # -- tables ----------------------------------------------------------------------------
+    def table(self, pos: int, name: str, path: str, depth: int) -> dict[str, Any]:
+        if depth > MAX_DEPTH:
+            raise FormatError(f"{path}: tables nested more than {MAX_DEPTH} deep")
+        self._spend(1, path)
+        self._need(pos, 4, f"{path} table")
+        vtable = pos - _I32.unpack_from(self.buf, pos)[0]
+        self._need(vtable, 4, f"{path} vtable")
+        vt_size, obj_size = _U16.unpack_from(self.buf, vtable)[0], _U16.unpack_from(self.buf, vtable + 2)[0]
+        if vt_size < 4 or vt_size % 2 or obj_size < 4:
+            raise FormatError(f"{path}: malformed vtable at offset {vtable} (size {vt_size}, object {obj_size})")
+        self._need(vtable, vt_size, f"{path} vtable")
+        self._need(pos, obj_size, f"{path} table")
+        table: Table = self.schema.tables[name]
+        slots = (vt_size - 4) // 2
+        offsets = [_U16.unpack_from(self.buf, vtable + 4 + 2 * i)[0] for i in range(slots)]
+        if slots > table.num_slots and any(offsets[table.num_slots:]):
+            extra = [i for i in range(table.num_slots, slots) if offsets[i]]
+            self.unknown.append(f"{path}: field slot(s) {extra} unknown to the schema")
+        out: dict[str, Any] = {}
+        for field in table.fields:
+            offset = offsets[field.slot] if field.slot < slots else 0
+            if offset == 0:
+                if field.kind == "scalar":
+                    out[field.name] = field.default
+                continue
+            where = f"{path}.{field.name}"
+            if offset >= obj_size:
+                raise FormatError(f"{where}: field offset {offset} lies outside its table ({obj_size} bytes)")
+            out[field.name] = self._field(pos + offset, field, out, where, depth)
+        known = {f.slot for f in table.fields}
+        deprecated = [i for i in range(min(slots, table.num_slots)) if offsets[i] and i not in known]
+        if deprecated:
+            self.unknown.append(f"{path}: deprecated field slot(s) {deprecated} are set")
+        return out
+
+    def _field(self, pos: int, field: Field, siblings: dict, where: str, depth: int) -> Any:
+        if field.kind == "scalar":
+            codec = _SCALARS[field.type]
+            self._need(pos, codec.size, where)
+            return codec.unpack_from(self.buf, pos)[0]
+        target = self._uoffset(pos, where)
+        if field.kind == "string":
+            return self.string(target, where)
+        if field.kind == "table":
+            return self.table(target, field.table, where, depth + 1)
+        if field.kind == "union":
+            type_number = siblings.get(f"{field.name}_type", 0)
+            member = self.schema.union_member(field.union, type_number)
+            if member is None:
+                self.unknown.append(f"{where}: {field.union} member {type_number} unknown to the schema")
+                return None
+            return self.table(target, member, f"{where}<{member}>", depth + 1)
+        return self.vector(target, field.element, where, depth)
+
+    def string(self, pos: int, where: str) -> bytes:
+        self._need(pos, 4, where)
+        length = _U32.unpack_from(self.buf, pos)[0]
+        self._need(pos + 4, length + 1, where)
+        if self.buf[pos + 4 + length] != 0:
+            raise FormatError(f"{where}: string at offset {pos} is not NUL-terminated")
+        return bytes(self.buf[pos + 4: pos + 4 + length])
+
+    def vector(self, pos: int, element: dict, where: str, depth: int) -> Any:
+        self._need(pos, 4, where)
+        count = _U32.unpack_from(self.buf, pos)[0]
+        start = pos + 4
+        kind = element["kind"]
+        if kind == "scalar":
+            dtype = _NUMPY[element["type"]]
+            self._need(start, count * dtype.itemsize, where)
+            self._spend(1, where)
+            array = np.frombuffer(self.data, dtype=dtype, count=count, offset=start)
+            array.flags.writeable = False
+            return array
+        self._need(start, 4 * count, where)
+        self._spend(count, where)
+        if kind == "string":
+            return [self.string(self._uoffset(start + 4 * i, where), f"{where}[{i}]") for i in range(count)]
+        return [self.table(self._uoffset(start + 4 * i, where), element["table"], f"{where}[{i}]", depth + 1)
+                for i in range(count)]
+
+
+class Encoder:
+    """Packs dicts (as Decoder makes them) into a flatbuffer with flatbuffers.Builder."""
+
+    def __init__(self, schema: Schema, initial_size: int = 1024):
+        self.schema = schema
+        self.builder = flatbuffers.Builder(max(1024, min(initial_size, flatbuffers.Builder.MAX_BUFFER_SIZE)))
+
+    def finish(self, root: dict[str, Any], table: str, identifier: bytes = b"TFL3") -> bytes:
+        offset = self.table(root, table)
+        self.builder.Finish(offset, file_identifier=identifier)
+        return bytes(self.builder.Output())
+
+    def table(self, value: dict[str, Any], name: str) -> int:
+        table = self.schema.tables[name]
+        b = self.builder
+        children: dict[str, int] = {}
+        for field in table.fields:
+            if field.kind == "scalar" or value.get(field.name) is None:
+                continue
+            children[field.name] = self._child(value, field)
+        b.StartObject(table.num_slots)
+        for field in table.fields:
+            if field.kind == "scalar":
+                self._scalar_slot(field, value.get(field.name, field.default))
+            elif field.name in children:
+                b.PrependUOffsetTRelativeSlot(field.slot, children[field.name], 0)
+        return b.EndObject()
+
+    def _scalar_slot(self, field: Field, item: Any) -> None:
+        b, slot, default = self.builder, field.slot, field.default
+        kind = field.type
+        if kind == "bool":
+            b.PrependBoolSlot(slot, bool(item), default)
+        elif kind in ("float32", "float64"):
+            getattr(b, "PrependFloat32Slot" if kind == "float32" else "PrependFloat64Slot")(slot, float(item), default)
+        else:
+            getattr(b, f"Prepend{kind.capitalize()}Slot")(slot, int(item), default)
+
+    def _child(self, value: dict[str, Any], field: Field) -> int:
+        item = value[field.name]
+        if field.kind == "string":
+            return self.builder.CreateString(item)
+        if field.kind == "table":
+            return self.table(item, field.table)
+        if field.kind == "union":
+            member = self.schema.union_member(field.union, value.get(f"{field.name}_type", 0))
+            if member is None:
+                raise FormatError(f"{field.name}: no {field.union} member for type "
+                                  f"{value.get(f'{field.name}_type', 0)}")
+            return self.table(item, member)
+        return self.vector(item, field.element, field.align)
+
+    def vector(self, items: Any, element: dict, align: int | None) -> int:
+        b = self.builder
+        kind = element["kind"]
+        if kind == "scalar":
+            return self.scalar_vector(np.asarray(items, dtype=_NUMPY[element["type"]]), align)
+        if kind == "string":
+            offsets = [b.CreateString(s) for s in items]
+        else:
+            offsets = [self.table(t, element["table"]) for t in items]
+        b.StartVector(4, len(offsets), 4)
+        for offset in reversed(offsets):
+            b.PrependUOffsetTRelative(offset)
+        return b.EndVector()
+
+    def scalar_vector(self, array: np.ndarray, align: int | None) -> int:
+        """A vector of little-endian scalars, copied in one block."""
+        b = self.builder
+        array = np.ascontiguousarray(array)
+        if array.dtype.byteorder == ">":
+            array = array.astype(array.dtype.newbyteorder("<"))
+        itemsize = array.dtype.itemsize
+        b.StartVector(itemsize, array.size, max(align or itemsize, itemsize))
+        nbytes = array.size * itemsize
+        b.head = b.Head() - nbytes
+        b.Bytes[b.Head(): b.Head() + nbytes] = memoryview(array).cast("B")
+        return b.EndVector(array.size)

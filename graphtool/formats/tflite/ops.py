@@ -1,0 +1,50 @@
+"""Operator names <-> TFLite operator codes, and the IR's names for tensors no op computes."""
+from __future__ import annotations
+
+from functools import cache
+
+from .schema import load_schema
+
+CUSTOM = 32
+PLACEHOLDER_FOR_GREATER_OP_CODES = 127
+
+# Ops of IR nodes that stand for tensors, not operators.
+INPUT_OP = "Input"        # a subgraph input
+CONST_OP = "Const"        # a tensor with data in a buffer
+VARIABLE_OP = "Variable"  # is_variable state (e.g. LSTM), no data
+TENSOR_OP = "Tensor"      # any other tensor nothing computes (kept so nothing is lost)
+SOURCE_OPS = frozenset({INPUT_OP, CONST_OP, VARIABLE_OP, TENSOR_OP})
+
+
+@cache
+def builtin_codes() -> dict[str, int]:
+    return dict(load_schema().enums["BuiltinOperator"])
+
+
+@cache
+def builtin_names() -> dict[int, str]:
+    return {code: name for name, code in builtin_codes().items()}
+
+
+def op_name(opcode: dict) -> str:
+    """The IR op of an OperatorCode: builtin name, or the custom code for custom ops."""
+    code = max(int(opcode.get("deprecated_builtin_code", 0)), int(opcode.get("builtin_code", 0)))
+    if code == CUSTOM and opcode.get("custom_code"):
+        return opcode["custom_code"].decode("utf-8", "surrogateescape")
+    return builtin_names().get(code, f"BUILTIN_{code}")
+
+
+def opcode_for(op: str, version: int) -> dict:
+    """A new OperatorCode for `op` at `version`."""
+    codes = builtin_codes()
+    if op in codes or op.startswith("BUILTIN_") and op[8:].isdigit():
+        code = codes.get(op, int(op[8:]) if op.startswith("BUILTIN_") else 0)
+        return {"deprecated_builtin_code": min(code, PLACEHOLDER_FOR_GREATER_OP_CODES),
+                "builtin_code": code, "version": version}
+    return {"deprecated_builtin_code": CUSTOM, "builtin_code": CUSTOM,
+            "custom_code": op.encode("utf-8", "surrogateescape"), "version": version}
+
+
+def is_subgraph_field(name: str) -> bool:
+    """Options fields that hold subgraph indices (IF, WHILE, CALL_ONCE, CALL, StableHLO)."""
+    return name.endswith(("subgraph_index", "subgraph_indices")) or name == "subgraph"

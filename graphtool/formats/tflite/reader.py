@@ -1,0 +1,272 @@
+"""TFLite flatbuffer bytes -> Graph (subgraph 0 is the Graph, the rest its `subgraphs`).
+
+Operators become Nodes named after their first output tensor; tensors nothing computes
+become source nodes (Input, Const, Variable, Tensor). Builtin options become node attrs
+(subgraph indices in them become the Graph objects they name). Everything the IR does
+not model — tables as read, buffers, operator codes, metadata — is kept in meta for the
+writer.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ...errors import FormatError
+from ...ir import DType, Graph, Node, Quantization, Ref, Tensor
+from . import ops, tensor_data
+from .flatbuf import Decoder
+from .schema import Schema, load_schema
+
+FORMAT = "tflite"
+
+
+def read(data: bytes) -> Graph:
+    return _Reader(data, load_schema()).graph()
+
+
+class _Reader:
+    def __init__(self, data: bytes, schema: Schema):
+        self.data = data
+        self.schema = schema
+        decoder = Decoder(data, schema)
+        self.model = decoder.root("Model")
+        self.unknown = decoder.unknown
+        self.buffers: list[dict] = self.model.get("buffers") or []
+        self.opcodes: list[dict] = self.model.get("operator_codes") or []
+        self.external = False
+        for index, buffer in enumerate(self.buffers):
+            offset, size = int(buffer.get("offset", 0)), int(buffer.get("size", 0))
+            if offset > 1:  # stored after the flatbuffer (models over 2 GB)
+                buffer["graphtool.external"] = self._outside(offset, size, f"buffer {index}")
+                self.external = True
+
+    def graph(self) -> Graph:
+        subgraphs = self.model.get("subgraphs") or []
+        if not subgraphs:
+            raise FormatError("model has no subgraphs")
+        graphs = [Graph(name=(sg.get("name") or b"").decode("utf-8", "surrogateescape"), format=FORMAT)
+                  for sg in subgraphs]
+        tensors = [self._tensors(sg, i) for i, sg in enumerate(subgraphs)]
+        for index, (sg, graph) in enumerate(zip(subgraphs, graphs)):
+            self._fill(graph, sg, index, tensors[index], graphs)
+        main = graphs[0]
+        main.subgraphs = graphs[1:]
+        header = {k: v for k, v in self.model.items()
+                  if k not in ("subgraphs", "buffers", "operator_codes", "signature_defs")}
+        main.meta.update({
+            "tflite.header": header,
+            "tflite.buffers": self.buffers,
+            "tflite.operator_codes": self.opcodes,
+            "tflite.unknown": list(self.unknown),
+            "tflite.external": self.external,
+            "signature_defs": [self._signature(s, graphs, tensors) for s in self.model.get("signature_defs") or []],
+            "metadata": {(m.get("name") or b"").decode("utf-8", "surrogateescape"): self._metadata(m)
+                         for m in self.model.get("metadata") or []},
+            "description": (self.model.get("description") or b"").decode("utf-8", "surrogateescape"),
+        })
+        return main
+
+    # -- tensors ---------------------------------------------------------------------------
+    def _tensors(self, sg: dict, sg_index: int) -> list[Tensor]:
+        return [self._tensor(td, i, sg_index) for i, td in enumerate(sg.get("tensors") or [])]
+
+    def _tensor(self, td: dict, index: int, sg_index: int) -> Tensor:
+        name = (td.get("name") or b"").decode("utf-8", "surrogateescape")
+        where = f"subgraph {sg_index} tensor {index} ({name!r})"
+        try:
+            dtype = DType.from_tflite(td["type"])
+        except ValueError as exc:
+            raise FormatError(str(exc), where=where) from None
+        shape = _shape(td)
+        tensor = Tensor(name, dtype, shape, quantization=_quantization(td.get("quantization")),
+                        meta={"tflite.table": td, "tflite.index": index})
+        if td.get("sparsity") is not None:
+            tensor.meta["sparsity"] = td["sparsity"]
+        tensor.meta["tflite.read"] = (tensor.name, tensor.dtype, tensor.shape, tensor.quantization)
+        raw = self._buffer(td.get("buffer", 0), where)
+        if raw is not None:
+            tensor._loader = self._loader(raw, dtype, shape, td, where)
+        return tensor
+
+    def _loader(self, raw: np.ndarray, dtype: DType, shape: tuple | None, td: dict, where: str):
+        if td.get("sparsity") is not None:  # the stored non-zero values, 1-D
+            if dtype.itemsize is None or raw.size % dtype.itemsize:
+                raise FormatError(f"sparse {dtype} buffer of {raw.size} bytes", where=where)
+            return lambda: tensor_data.decode(raw, dtype, (raw.size // dtype.itemsize,), where)
+        if shape is None or any(d is None for d in shape) or dtype.numpy is None:
+            return lambda: raw  # no shape to give the bytes: keep them as they are
+        expected = tensor_data.expected_nbytes(dtype, shape)
+        if expected is not None and expected != raw.size:
+            raise FormatError(f"buffer holds {raw.size} bytes, a {dtype} tensor of shape {list(shape)} "
+                              f"needs {expected}", where=where)
+        return lambda: tensor_data.decode(raw, dtype, shape, where)
+
+    def _buffer(self, index: int, where: str) -> np.ndarray | None:
+        if index >= len(self.buffers):
+            raise FormatError(f"buffer index {index} out of range ({len(self.buffers)} buffers)", where=where)
+        buffer = self.buffers[index]
+        data = buffer.get("data")
+        if data is None or not data.size:
+            data = buffer.get("graphtool.external")
+        return data if data is not None and data.size else None
+
+    def _outside(self, offset: int, size: int, where: str) -> np.ndarray:
+        """Bytes stored after the flatbuffer, checked against the file."""
+        if offset + size > len(self.data):
+            raise FormatError(f"points at bytes {offset}..{offset + size}, past the end of the file "
+                              f"({len(self.data)} bytes)", where=where)
+        view = np.frombuffer(self.data, dtype=np.uint8, count=size, offset=offset)
+        view.flags.writeable = False
+        return view
+
+    # -- nodes -----------------------------------------------------------------------------
+    def _fill(self, graph: Graph, sg: dict, index: int, tensors: list[Tensor], graphs: list[Graph]) -> None:
+        where = f"subgraph {index}"
+        operators = sg.get("operators") or []
+        produced: dict[int, Ref] = {}
+        op_nodes = []
+        names = _Names()
+        for i, od in enumerate(operators):
+            outputs = [int(t) for t in od.get("outputs", [])]
+            for t in outputs:
+                if not 0 <= t < len(tensors):
+                    raise FormatError(f"operator {i} output tensor {t} out of range", where=where)
+            first = tensors[outputs[0]].name if outputs else ""
+            op_nodes.append((od, outputs, names.take(first or f"op_{i}")))
+        for i, (_, outputs, name) in enumerate(op_nodes):
+            for port, t in enumerate(outputs):
+                if t in produced:
+                    raise FormatError(f"tensor {t} is an output of two operators", where=where)
+                produced[t] = Ref(name, port)
+
+        inputs = [int(t) for t in sg.get("inputs", [])]
+        for t in inputs + [int(t) for t in sg.get("outputs", [])]:
+            if not 0 <= t < len(tensors):
+                raise FormatError(f"subgraph input/output tensor {t} out of range", where=where)
+        source_names: dict[int, str] = {}
+        for t, tensor in enumerate(tensors):
+            if t in produced:
+                continue
+            op = (ops.INPUT_OP if t in inputs else ops.CONST_OP if tensor.is_constant
+                  else ops.VARIABLE_OP if tensor.meta["tflite.table"].get("is_variable") else ops.TENSOR_OP)
+            name = names.take(tensor.name or f"tensor_{t}")
+            graph.add_node(Node(name, op, outputs=[tensor]))
+            produced[t] = Ref(name, 0)
+            source_names[t] = name
+        for t in inputs:
+            if t not in source_names:
+                raise FormatError(f"subgraph input tensor {t} is computed by an operator", where=where)
+
+        for i, (od, outputs, name) in enumerate(op_nodes):
+            graph.add_node(self._operator(od, i, name, [tensors[t] for t in outputs], tensors, graphs, where))
+        for i, (od, _, name) in enumerate(op_nodes):
+            refs = []
+            for t in od.get("inputs", []):
+                t = int(t)
+                if t == -1:
+                    refs.append(None)
+                elif 0 <= t < len(tensors):
+                    refs.append(produced[t])
+                else:
+                    raise FormatError(f"operator {i} input tensor {t} out of range", where=where)
+            graph.set_inputs(name, refs)
+
+        graph.inputs = [source_names[t] for t in inputs]
+        graph.outputs = [produced[int(t)] for t in sg.get("outputs", [])]
+        graph.meta["tflite.subgraph"] = {k: v for k, v in sg.items()
+                                         if k not in ("tensors", "operators", "inputs", "outputs")}
+
+    def _operator(self, od: dict, index: int, name: str, outputs: list[Tensor], tensors: list[Tensor],
+                  graphs: list[Graph], where: str) -> Node:
+        where = f"{where} operator {index}"
+        opcode_index = int(od.get("opcode_index", 0))
+        if opcode_index >= len(self.opcodes):
+            raise FormatError(f"opcode index {opcode_index} out of range ({len(self.opcodes)} codes)", where=where)
+        opcode = self.opcodes[opcode_index]
+        node = Node(name, ops.op_name(opcode), outputs=outputs)
+        node.meta.update({"version": int(opcode.get("version", 1)), "tflite.opcode_index": opcode_index,
+                          "tflite.operator": od})
+        if od.get("builtin_options") is not None:
+            node.attrs = self._options(od["builtin_options"], graphs, where)
+            node.meta["tflite.options_type"] = self.schema.union_member("BuiltinOptions", od["builtin_options_type"])
+        if od.get("builtin_options_2") is not None:
+            node.attrs["options_2"] = self._options(od["builtin_options_2"], graphs, where)
+            node.meta["tflite.options_2_type"] = self.schema.union_member("BuiltinOptions2",
+                                                                          od["builtin_options_2_type"])
+        if od.get("intermediates") is not None:
+            node.meta["tflite.intermediates"] = [_at(tensors, int(t), where) for t in od["intermediates"]]
+        size = int(od.get("large_custom_options_size", 0))
+        if size:
+            node.meta["tflite.large_custom_options"] = self._outside(
+                int(od.get("large_custom_options_offset", 0)), size, f"{where} large custom options")
+            self.external = True
+        return node
+
+    def _options(self, options: dict, graphs: list[Graph], where: str) -> dict[str, Any]:
+        attrs = dict(options)
+        for key, value in options.items():
+            if ops.is_subgraph_field(key):
+                if isinstance(value, np.ndarray):
+                    attrs[key] = tuple(_at(graphs, int(v), where) for v in value)
+                else:
+                    attrs[key] = _at(graphs, int(value), where)
+        return attrs
+
+    def _signature(self, sig: dict, graphs: list[Graph], tensors: list[list[Tensor]]) -> dict:
+        index = int(sig.get("subgraph_index", 0))
+        where = f"signature {sig.get('signature_key')!r}"
+        graph = _at(graphs, index, where)
+
+        def entries(key: str) -> list[tuple[str, Tensor]]:
+            return [((m.get("name") or b"").decode("utf-8", "surrogateescape"),
+                     _at(tensors[index], int(m.get("tensor_index", 0)), where)) for m in sig.get(key) or []]
+
+        return {"key": (sig.get("signature_key") or b"").decode("utf-8", "surrogateescape"),
+                "subgraph": graph, "inputs": entries("inputs"), "outputs": entries("outputs"),
+                "tflite.table": sig}
+
+    def _metadata(self, entry: dict) -> bytes:
+        index = int(entry.get("buffer", 0))
+        raw = self._buffer(index, f"metadata {entry.get('name')!r}")
+        return b"" if raw is None else raw.tobytes()
+
+
+def _at(items: list, index: int, where: str):
+    if not 0 <= index < len(items):
+        raise FormatError(f"index {index} out of range ({len(items)} entries)", where=where)
+    return items[index]
+
+
+def _shape(td: dict) -> tuple | None:
+    signature, shape = td.get("shape_signature"), td.get("shape")
+    if signature is not None and len(signature) == (0 if shape is None else len(shape)):
+        return tuple(None if d < 0 else int(d) for d in signature)
+    if shape is None:
+        return () if td.get("has_rank") else None
+    return tuple(None if d < 0 else int(d) for d in shape)
+
+
+def _quantization(q: dict | None) -> Quantization | None:
+    if not q or q.get("scale") is None or not len(q["scale"]):
+        return None
+    scale = np.asarray(q["scale"], dtype=np.float32)
+    zero_point = q.get("zero_point")
+    zero_point = np.zeros(scale.shape, np.int64) if zero_point is None else np.asarray(zero_point, np.int64)
+    return Quantization(scale, zero_point, int(q.get("quantized_dimension", 0)),
+                        None if q.get("min") is None else np.asarray(q["min"]),
+                        None if q.get("max") is None else np.asarray(q["max"]))
+
+
+class _Names:
+    """Unique node names within one subgraph."""
+
+    def __init__(self):
+        self.used: set[str] = set()
+
+    def take(self, wanted: str) -> str:
+        name, k = wanted, 1
+        while name in self.used:
+            name, k = f"{wanted}_{k}", k + 1
+        self.used.add(name)
+        return name

@@ -1,0 +1,280 @@
+"""Graph -> TFLite flatbuffer bytes.
+
+Unchanged parts are written from the tables the reader kept, in their original order
+(tensors by original index, buffers and operator codes as they were, new ones appended),
+so a read -> write with no change gives back the same model. When the model would pass
+the 2 GB a flatbuffer can address, buffer data moves after the flatbuffer (16-byte
+aligned, `offset`/`size` filled in).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ...errors import FormatError
+from ...ir import Graph, Node, Ref, Tensor
+from . import ops, tensor_data
+from .flatbuf import Encoder
+from .schema import load_schema
+
+FLATBUFFER_LIMIT = 2**31 - 2**24  # leave room for tables under the 2 GB addressable limit
+EXTERNAL_ALIGN = 16
+
+
+def write(graph: Graph, allow_unknown: bool = False, external: bool | None = None) -> bytes:
+    """Serialize `graph`. Refuses (FormatError) to drop fields the schema does not know
+    unless `allow_unknown`. `external` forces (or forbids) the external-buffer layout."""
+    unknown = graph.meta.get("tflite.unknown") or []
+    if unknown and not allow_unknown:
+        raise FormatError("the model has fields this schema does not know, which writing would drop: "
+                          + "; ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
+                          + " (allow_unknown=True / --allow-unknown-fields writes it without them)")
+    return _Writer(graph).bytes(external)
+
+
+class _Writer:
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.graphs = [graph] + list(graph.subgraphs)
+        self.schema = load_schema()
+        self.buffers: list[dict] = [dict(b) for b in graph.meta.get("tflite.buffers") or [{}]]
+        self.opcodes: list[dict] = list(graph.meta.get("tflite.operator_codes") or [])
+        self.tensor_index: list[dict[int, int]] = []  # per subgraph: id(Tensor) -> index
+        self.subgraphs = [self._subgraph(g, i) for i, g in enumerate(self.graphs)]
+
+    # -- layout ----------------------------------------------------------------------------
+    def bytes(self, external: bool | None) -> bytes:
+        model = dict(self.graph.meta.get("tflite.header") or {"version": 3})
+        model["operator_codes"] = self.opcodes
+        model["subgraphs"] = self.subgraphs
+        model["buffers"] = self.buffers
+        signatures = self._signatures()
+        if signatures is not None:
+            model["signature_defs"] = signatures
+        payload = sum(_data_size(b) for b in self.buffers)
+        if external is None:
+            external = bool(self.graph.meta.get("tflite.external")) or payload > FLATBUFFER_LIMIT
+        if not external:
+            model["buffers"] = [_inline(b) for b in self.buffers]
+            return Encoder(self.schema, payload + 65536).finish(model, "Model")
+        return self._external(model)
+
+    def _external(self, model: dict) -> bytes:
+        """Flatbuffer first, then every buffer's data (and large custom options), each
+        16-byte aligned, with offsets filled in. The flatbuffer is built twice: offsets
+        are fixed-size fields, so the first build measures where the data can start."""
+        slots = []  # (table, offset field, size field, blob)
+        model["buffers"] = []
+        for buffer in self.buffers:
+            blob = _raw(buffer)
+            entry = {k: v for k, v in buffer.items() if k not in ("data", "graphtool.external")}
+            entry.update(offset=0, size=0)
+            if blob is not None and blob.size:
+                slots.append((entry, "offset", "size", blob))
+            model["buffers"].append(entry)
+        for sg in self.subgraphs:
+            for od in sg["operators"]:
+                blob = od.pop("graphtool.large_custom_options", None)
+                if blob is not None:
+                    slots.append((od, "large_custom_options_offset", "large_custom_options_size", blob))
+        for table, offset_key, size_key, blob in slots:
+            table[offset_key], table[size_key] = 2, blob.size  # placeholders, same width as the real ones
+        position = _align(len(Encoder(self.schema).finish(model, "Model")), EXTERNAL_ALIGN)
+        for table, offset_key, _, blob in slots:
+            table[offset_key] = position
+            position = _align(position + blob.size, EXTERNAL_ALIGN)
+        parts = [Encoder(self.schema).finish(model, "Model")]
+        written = len(parts[0])
+        for table, offset_key, _, blob in slots:
+            parts.append(b"\0" * (table[offset_key] - written))
+            parts.append(memoryview(np.ascontiguousarray(blob)).cast("B"))
+            written = table[offset_key] + blob.size
+        return b"".join(parts)
+
+    # -- subgraphs -------------------------------------------------------------------------
+    def _subgraph(self, graph: Graph, index: int) -> dict:
+        tensors = self._ordered_tensors(graph)
+        lookup = {id(t): i for i, t in enumerate(tensors)}
+        self.tensor_index.append(lookup)
+        users = self._buffer_users(tensors)
+        sg = dict(graph.meta.get("tflite.subgraph") or {})
+        sg["tensors"] = [self._tensor(t, users) for t in tensors]
+        sg["inputs"] = np.array([lookup[id(graph.node(n).outputs[0])] for n in graph.inputs], np.int32)
+        sg["outputs"] = np.array([lookup[id(self._tensor_of(graph, r))] for r in graph.outputs], np.int32)
+        sg["operators"] = [self._operator(graph, node, lookup) for node in graph if node.op not in ops.SOURCE_OPS]
+        if graph.name:
+            sg["name"] = graph.name.encode("utf-8", "surrogateescape")
+        return sg
+
+    def _ordered_tensors(self, graph: Graph) -> list[Tensor]:
+        seen: dict[int, Tensor] = {}
+        for node in graph:
+            for tensor in node.outputs:
+                seen.setdefault(id(tensor), tensor)
+        original = sorted((t for t in seen.values() if "tflite.index" in t.meta), key=lambda t: t.meta["tflite.index"])
+        return original + [t for t in seen.values() if "tflite.index" not in t.meta]
+
+    def _tensor_of(self, graph: Graph, ref: Ref) -> Tensor:
+        node = graph.node(ref.node)
+        if ref.port >= len(node.outputs):
+            raise FormatError(f"{ref} names output {ref.port} of {node.name!r}, which has {len(node.outputs)}")
+        return node.outputs[ref.port]
+
+    def _buffer_users(self, tensors: list[Tensor]) -> dict[int, int]:
+        users: dict[int, int] = {}
+        for graph in self.graphs:
+            for node in graph:
+                for t in node.outputs:
+                    b = t.meta.get("tflite.table", {}).get("buffer", 0)
+                    users[b] = users.get(b, 0) + 1
+        return users
+
+    def _tensor(self, tensor: Tensor, users: dict[int, int]) -> dict:
+        original = tensor.meta.get("tflite.table")
+        table = dict(original or {})
+        if tensor.meta.get("tflite.read") != (tensor.name, tensor.dtype, tensor.shape, tensor.quantization) \
+                or original is None:
+            self._describe(tensor, table)
+        table["buffer"] = self._buffer_for(tensor, table.get("buffer", 0), users)
+        return table
+
+    def _describe(self, tensor: Tensor, table: dict) -> None:
+        if tensor.dtype is None or tensor.dtype.tflite is None:
+            raise FormatError(f"tensor {tensor.name!r}: {tensor.dtype} has no TFLite type")
+        table["type"] = tensor.dtype.tflite
+        table["name"] = tensor.name.encode("utf-8", "surrogateescape")
+        if tensor.shape is None:
+            table.pop("shape", None)
+            table.pop("shape_signature", None)
+            table["has_rank"] = False
+        else:
+            table["shape"] = np.array([1 if d is None else d for d in tensor.shape], np.int32)
+            if any(d is None for d in tensor.shape) or "shape_signature" in table:
+                table["shape_signature"] = np.array([-1 if d is None else d for d in tensor.shape], np.int32)
+            table["has_rank"] = True
+        q = tensor.quantization
+        if q is None:
+            table.pop("quantization", None)
+        else:
+            entry = dict(table.get("quantization") or {})
+            entry.update(scale=np.asarray(q.scale, np.float32), zero_point=np.asarray(q.zero_point, np.int64),
+                         quantized_dimension=int(q.axis or 0))
+            for key in ("min", "max"):
+                value = getattr(q, key)
+                if value is None:
+                    entry.pop(key, None)
+                else:
+                    entry[key] = np.asarray(value, np.float32)
+            table["quantization"] = entry
+
+    def _buffer_for(self, tensor: Tensor, original: int, users: dict[int, int]) -> int:
+        if not tensor.is_constant or not tensor.data_replaced:
+            return original if original < len(self.buffers) else 0
+        payload = np.frombuffer(tensor_data.encode(tensor.data, tensor.dtype), np.uint8)
+        if 0 < original < len(self.buffers) and users.get(original, 0) == 1:
+            self.buffers[original] = {"data": payload}
+            return original
+        self.buffers.append({"data": payload})
+        return len(self.buffers) - 1
+
+    # -- operators -------------------------------------------------------------------------
+    def _operator(self, graph: Graph, node: Node, lookup: dict[int, int]) -> dict:
+        od = dict(node.meta.get("tflite.operator") or {})
+        od["opcode_index"] = self._opcode(node)
+        od["inputs"] = np.array([-1 if ref is None else lookup[id(self._tensor_of(graph, ref))]
+                                 for ref in graph.inputs_of(node.name)], np.int32)
+        od["outputs"] = np.array([lookup[id(t)] for t in node.outputs], np.int32)
+        attrs = dict(node.attrs)
+        options_2 = attrs.pop("options_2", None)
+        self._options(od, "builtin_options", "BuiltinOptions", node.meta.get("tflite.options_type"), attrs, node)
+        self._options(od, "builtin_options_2", "BuiltinOptions2", node.meta.get("tflite.options_2_type"),
+                      options_2, node)
+        if "tflite.large_custom_options" in node.meta:
+            od["graphtool.large_custom_options"] = node.meta["tflite.large_custom_options"]
+        if "tflite.intermediates" in node.meta:
+            od["intermediates"] = np.array([lookup[id(t)] for t in node.meta["tflite.intermediates"]], np.int32)
+        return od
+
+    def _options(self, od: dict, field: str, union: str, member: str | None, attrs: dict | None, node: Node) -> None:
+        if member is None or attrs is None:
+            if attrs:
+                raise FormatError(f"operator {node.name!r} ({node.op}) has attrs but no options table type")
+            od.pop(field, None)
+            od[f"{field}_type"] = 0
+            return
+        od[f"{field}_type"] = self.schema.unions[union][member]
+        od[field] = {k: self._subgraph_index(v) if ops.is_subgraph_field(k) else v for k, v in attrs.items()}
+
+    def _subgraph_index(self, value: Any) -> Any:
+        if isinstance(value, tuple):
+            return np.array([self._subgraph_index(v) for v in value], np.int32)
+        if isinstance(value, Graph):
+            for i, g in enumerate(self.graphs):
+                if g is value:
+                    return i
+            raise FormatError(f"an operator names subgraph {value.name!r}, which is not in the model")
+        return value
+
+    def _opcode(self, node: Node) -> int:
+        version = int(node.meta.get("version", 1))
+        index = node.meta.get("tflite.opcode_index")
+        if index is not None and index < len(self.opcodes) and _matches(self.opcodes[index], node.op, version):
+            return index
+        for i, opcode in enumerate(self.opcodes):
+            if _matches(opcode, node.op, version):
+                return i
+        self.opcodes.append(ops.opcode_for(node.op, version))
+        return len(self.opcodes) - 1
+
+    # -- signatures ------------------------------------------------------------------------
+    def _signatures(self) -> list[dict] | None:
+        signatures = self.graph.meta.get("signature_defs")
+        if signatures is None:
+            return None
+        out = []
+        for sig in signatures:
+            table = dict(sig.get("tflite.table") or {})
+            index = next((i for i, g in enumerate(self.graphs) if g is sig["subgraph"]), None)
+            if index is None:
+                raise FormatError(f"signature {sig['key']!r} names a subgraph that is not in the model")
+            lookup = self.tensor_index[index]
+            for key in ("inputs", "outputs"):
+                entries = []
+                for name, tensor in sig[key]:
+                    if id(tensor) not in lookup:
+                        raise FormatError(f"signature {sig['key']!r} {key[:-1]} {name!r} names a tensor "
+                                          "that is no longer in the model")
+                    entries.append({"name": name.encode("utf-8", "surrogateescape"), "tensor_index": lookup[id(tensor)]})
+                table[key] = entries
+            table["signature_key"] = sig["key"].encode("utf-8", "surrogateescape")
+            table["subgraph_index"] = index
+            out.append(table)
+        return out
+
+
+def _matches(opcode: dict, op: str, version: int) -> bool:
+    return ops.op_name(opcode) == op and int(opcode.get("version", 1)) == version
+
+
+def _raw(buffer: dict) -> np.ndarray | None:
+    data = buffer.get("data")
+    if data is not None:
+        return data
+    return buffer.get("graphtool.external")
+
+
+def _data_size(buffer: dict) -> int:
+    raw = _raw(buffer)
+    return 0 if raw is None else int(raw.size)
+
+
+def _inline(buffer: dict) -> dict:
+    raw = buffer.get("graphtool.external")
+    if raw is None:
+        return buffer
+    return {"data": raw}
+
+
+def _align(n: int, alignment: int) -> int:
+    return (n + alignment - 1) // alignment * alignment

@@ -3,7 +3,10 @@
 For GraphDefs this covers what TensorFlow's summarize_graph prints: possible inputs
 (Placeholders), possible outputs (nodes nothing consumes, except Const/Assign/NoOp/
 Placeholder), variables, parameter counts, control edges, devices, invalid inputs and
-op types by count.
+op types by count. For TFLite models: the declared inputs and outputs with quantization,
+every subgraph, signature defs, op versions, custom and Select TF (Flex) ops, which
+weights are quantized per tensor or per channel, metadata and the minimum runtime.
+Both report weight sparsity (the share of zeros).
 """
 from __future__ import annotations
 
@@ -12,12 +15,23 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..ir import MISSING_OP, Graph, Ref, Tensor
+import numpy as np
+
+from ..ir import CONST_OP, MISSING_OP, TENSOR_SOURCE_OPS, Graph, Node, Ref, Tensor
 from ..ir.attrs import TensorShape
 
 INPUT_OPS = frozenset({"Placeholder", "PlaceholderV2"})
 NOT_OUTPUT_OPS = frozenset({"Const", "Assign", "NoOp", "Placeholder"})
 VARIABLE_OPS = frozenset({"Variable", "VariableV2", "VarHandleOp"})
+FLEX_PREFIX = "Flex"
+
+
+@dataclass
+class QuantInfo:
+    scheme: str  # "per-tensor" | "per-channel"
+    scale: list[float]
+    zero_point: list[int]
+    axis: int | None = None
 
 
 @dataclass
@@ -25,12 +39,16 @@ class TensorInfo:
     name: str
     dtype: str | None
     shape: list[int | None] | None  # None: unknown rank; a None dim: unknown size
+    quantization: QuantInfo | None = None
 
 
 @dataclass
 class OutputInfo:
     name: str
     op: str
+    dtype: str | None = None
+    shape: list[int | None] | None = None
+    quantization: QuantInfo | None = None
 
 
 @dataclass
@@ -61,6 +79,45 @@ class NodeInfo:
 
 
 @dataclass
+class WeightInfo:
+    name: str
+    dtype: str
+    shape: list[int]
+    zeros: float  # share of elements that are zero
+    quantization: str | None = None  # per-tensor / per-channel
+    sparse_storage: bool = False  # stored in TFLite's sparse format
+
+
+@dataclass
+class Sparsity:
+    weights: int = 0
+    elements: int = 0
+    zeros: int = 0
+
+    @property
+    def share(self) -> float:
+        return self.zeros / self.elements if self.elements else 0.0
+
+
+@dataclass
+class SubgraphInfo:
+    index: int
+    name: str
+    operators: int
+    tensors: int
+    inputs: list[str]
+    outputs: list[str]
+
+
+@dataclass
+class SignatureInfo:
+    key: str
+    subgraph: int
+    inputs: list[str]
+    outputs: list[str]
+
+
+@dataclass
 class Summary:
     format: str
     path: str | None
@@ -70,102 +127,179 @@ class Summary:
     outputs: list[OutputInfo]
     ops: dict[str, int]
     parameters: Parameters
-    variables: list[TensorInfo]
-    variable_parameters: int
-    control_edges: int
-    devices: dict[str, int]
-    invalid_inputs: list[InvalidInput]
-    functions: list[str]
-    versions: dict[str, int]
+    weights: list[WeightInfo]
+    sparsity: Sparsity
+    variables: list[TensorInfo] = field(default_factory=list)
+    variable_parameters: int = 0
+    control_edges: int = 0
+    devices: dict[str, int] = field(default_factory=dict)
+    invalid_inputs: list[InvalidInput] = field(default_factory=list)
+    functions: list[str] = field(default_factory=list)
+    versions: dict[str, int] = field(default_factory=dict)
+    # TFLite
+    subgraphs: list[SubgraphInfo] = field(default_factory=list)
+    signature_defs: list[SignatureInfo] = field(default_factory=list)
+    op_versions: dict[str, list[int]] = field(default_factory=dict)
+    custom_ops: dict[str, int] = field(default_factory=dict)
+    select_tf_ops: dict[str, int] = field(default_factory=dict)
+    quantized_weights: dict[str, int] = field(default_factory=dict)
+    metadata: list[str] = field(default_factory=list)
+    min_runtime_version: str | None = None
+    description: str | None = None
     structure: list[NodeInfo] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["sparsity"]["share"] = self.sparsity.share
         if self.structure is None:
             del data["structure"]
         return data
-
-
-def _shape_list(dims: tuple | None) -> list[int | None] | None:
-    return None if dims is None else [None if d is None or d < 0 else int(d) for d in dims]
 
 
 def inspect(graph: Graph, structure: bool = False) -> Summary:
     """Summarise `graph` (and the file it came from, when it came from one)."""
     path = graph.meta.get("source")
     file_size = os.path.getsize(path) if path and os.path.isfile(path) else None
-    real_nodes = [n for n in graph if n.op != MISSING_OP]
+    graphs = [graph] + list(graph.subgraphs)
+    constants = [n.outputs[0] for g in graphs for n in g if _is_constant(n)]
+    weights = [_weight(t) for t in constants if t.shape is not None and len(t.shape) >= 2]
+    sparsity = Sparsity(len(weights), sum(_count(w.shape) for w in weights),
+                        sum(round(w.zeros * _count(w.shape)) for w in weights))
+    common = dict(format=graph.format or "unknown", path=path, file_size=file_size,
+                  parameters=_parameters(constants), weights=weights, sparsity=sparsity)
+    if graph.format == "tflite":
+        summary = _tflite(graph, graphs, common)
+    else:
+        summary = _graphdef(graph, common)
+    if structure:
+        summary.structure = [NodeInfo(n.name, n.op, [str(r) for r in g.inputs_of(n.name) if r is not None]
+                                      + ["^" + c for c in g.control_inputs_of(n.name)], n.meta.get("device", ""))
+                             for g in graphs for n in g if n.op != MISSING_OP]
+    return summary
 
-    inputs = []
-    for node in real_nodes:
-        if node.op in INPUT_OPS:
-            tensor = node.output(0)
-            inputs.append(TensorInfo(node.name, _dtype_name(tensor),
-                                     _shape_list(tensor.shape) if tensor else None))
 
-    outputs = [OutputInfo(n.name, n.op) for n in real_nodes
-               if n.op not in NOT_OUTPUT_OPS and not graph.is_used(n.name)]
-
-    ops = Counter(n.op for n in real_nodes)
-    ops_sorted = dict(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0])))
-
-    parameters = Parameters()
-    for node in real_nodes:
-        if node.op != "Const":
-            continue
-        tensor = node.output(0)
-        if tensor is None or tensor.num_elements is None:
-            continue
-        _add(parameters, tensor)
-
+def _graphdef(graph: Graph, common: dict) -> Summary:
+    real = [n for n in graph if n.op != MISSING_OP]
+    inputs = [_tensor_info(n.name, n.output(0)) for n in real if n.op in INPUT_OPS]
+    outputs = [OutputInfo(n.name, n.op) for n in real if n.op not in NOT_OUTPUT_OPS and not graph.is_used(n.name)]
     variables, variable_parameters = [], 0
-    for node in real_nodes:
+    for node in real:
         if node.op in VARIABLE_OPS:
             shape = node.attrs.get("shape")
             dims = shape.dims if isinstance(shape, TensorShape) else None
             dtype = node.attrs.get("dtype")
             variables.append(TensorInfo(node.name, str(dtype) if dtype is not None else None, _shape_list(dims)))
             if dims is not None and all(d is not None and d >= 0 for d in dims):
-                count = 1
-                for d in dims:
-                    count *= d
-                variable_parameters += count
-
-    control_edges = sum(len(graph.control_inputs_of(n.name)) for n in real_nodes)
-    devices = Counter(n.meta.get("device", "") for n in real_nodes if n.meta.get("device"))
-    invalid = [InvalidInput(consumer, str_ref) for missing in graph if missing.op == MISSING_OP
-               for consumer, str_ref in _uses_of_missing(graph, missing.name)]
-
-    functions = list(graph.meta.get("function_names", []))
-    versions = dict(graph.meta.get("versions", {}))
-
-    nodes = None
-    if structure:
-        nodes = [NodeInfo(n.name, n.op,
-                          [str(r) for r in graph.inputs_of(n.name)] + ["^" + c for c in graph.control_inputs_of(n.name)],
-                          n.meta.get("device", "")) for n in real_nodes]
-
-    return Summary(format=graph.format or "unknown", path=path, file_size=file_size,
-                   num_nodes=len(real_nodes), inputs=inputs, outputs=outputs, ops=ops_sorted,
-                   parameters=parameters, variables=variables, variable_parameters=variable_parameters,
-                   control_edges=control_edges, devices=dict(devices), invalid_inputs=invalid,
-                   functions=functions, versions=versions, structure=nodes)
+                variable_parameters += _count(dims)
+    invalid = [InvalidInput(consumer, str(Ref(missing.name, port)))
+               for missing in graph if missing.op == MISSING_OP
+               for _, consumer, port in graph.nx.out_edges(missing.name, data="port")]
+    return Summary(num_nodes=len(real), inputs=inputs, outputs=outputs, ops=_histogram(n.op for n in real),
+                   variables=variables, variable_parameters=variable_parameters,
+                   control_edges=sum(len(graph.control_inputs_of(n.name)) for n in real),
+                   devices=dict(Counter(n.meta["device"] for n in real if n.meta.get("device"))),
+                   invalid_inputs=sorted(invalid, key=lambda i: (i.node, i.input)),
+                   functions=list(graph.meta.get("function_names", [])),
+                   versions=dict(graph.meta.get("versions", {})), **common)
 
 
-def _dtype_name(tensor: Tensor | None) -> str | None:
-    return str(tensor.dtype) if tensor is not None and tensor.dtype is not None else None
+def _tflite(graph: Graph, graphs: list[Graph], common: dict) -> Summary:
+    operators = [n for g in graphs for n in g if n.op not in TENSOR_SOURCE_OPS]
+    inputs = [_tensor_info(name, graph.node(name).output(0)) for name in graph.inputs]
+    outputs = []
+    for ref in graph.outputs:
+        info = _tensor_info(_output_tensor(graph, ref).name, _output_tensor(graph, ref))
+        outputs.append(OutputInfo(info.name, graph.node(ref.node).op, info.dtype, info.shape, info.quantization))
+    versions: dict[str, set[int]] = {}
+    for node in operators:
+        versions.setdefault(node.op, set()).add(int(node.meta.get("version", 1)))
+    custom = Counter(n.op for n in operators if n.meta.get("custom"))
+    flex = {op[len(FLEX_PREFIX):]: count for op, count in custom.items() if op.startswith(FLEX_PREFIX)}
+    quantized = Counter(w.quantization for w in common["weights"] if w.quantization)
+    subgraphs = [SubgraphInfo(i, g.name, sum(1 for n in g if n.op not in TENSOR_SOURCE_OPS),
+                              sum(len(n.outputs) for n in g), list(g.inputs),
+                              [_output_tensor(g, r).name for r in g.outputs]) for i, g in enumerate(graphs)]
+    signatures = [SignatureInfo(s["key"], next(i for i, g in enumerate(graphs) if g is s["subgraph"]),
+                                [name for name, _ in s["inputs"]], [name for name, _ in s["outputs"]])
+                  for s in graph.meta.get("signature_defs") or []]
+    metadata = graph.meta.get("metadata") or {}
+    runtime = metadata.get("min_runtime_version")
+    return Summary(num_nodes=len(operators), inputs=inputs, outputs=outputs,
+                   ops=_histogram(n.op for n in operators), subgraphs=subgraphs, signature_defs=signatures,
+                   op_versions={op: sorted(v) for op, v in sorted(versions.items())},
+                   custom_ops=dict(custom), select_tf_ops=flex, quantized_weights=dict(quantized),
+                   metadata=list(metadata), description=graph.meta.get("description") or None,
+                   min_runtime_version=runtime.split(b"\0")[0].decode("ascii", "replace") if runtime else None,
+                   **common)
 
 
-def _add(parameters: Parameters, tensor: Tensor) -> None:
-    count = tensor.num_elements
-    size = tensor.nbytes or 0
-    parameters.count += count
-    parameters.bytes += size
-    totals = parameters.by_dtype.setdefault(str(tensor.dtype), DtypeTotals())
-    totals.count += count
-    totals.bytes += size
+def _output_tensor(graph: Graph, ref: Ref) -> Tensor:
+    return graph.node(ref.node).outputs[ref.port]
 
 
-def _uses_of_missing(graph: Graph, name: str) -> list[tuple[str, str]]:
-    return sorted((consumer, str(Ref(name, port)))
-                  for _, consumer, port in graph.nx.out_edges(name, data="port"))
+def _is_constant(node: Node) -> bool:
+    return node.op == CONST_OP and bool(node.outputs) and node.outputs[0].is_constant \
+        and node.outputs[0].num_elements is not None
+
+
+def _parameters(constants: list[Tensor]) -> Parameters:
+    parameters = Parameters()
+    for tensor in constants:
+        count, size = tensor.num_elements, tensor.nbytes or 0
+        parameters.count += count
+        parameters.bytes += size
+        totals = parameters.by_dtype.setdefault(str(tensor.dtype), DtypeTotals())
+        totals.count += count
+        totals.bytes += size
+    return parameters
+
+
+def _weight(tensor: Tensor) -> WeightInfo:
+    data, q = tensor.data, tensor.quantization
+    sparse = "sparsity" in tensor.meta
+    count = _count(tensor.shape)
+    if not count or data.dtype == object:
+        zeros = 0.0
+    elif sparse:  # only the stored values exist; every other element is zero
+        zeros = 1.0 - np.count_nonzero(data) / count
+    else:
+        zeros = 1.0 - np.count_nonzero(data != _zero_value(q, data.ndim)) / count
+    scheme = None if q is None else ("per-channel" if q.per_channel else "per-tensor")
+    return WeightInfo(tensor.name, str(tensor.dtype), list(tensor.shape), float(zeros), scheme, sparse)
+
+
+def _zero_value(q, ndim: int):
+    """The stored value that means 0.0: the zero point, broadcast along its axis."""
+    if q is None or not np.any(q.zero_point):
+        return 0
+    if q.zero_point.size == 1:
+        return q.zero_point.item()
+    shape = [1] * ndim
+    shape[q.axis or 0] = -1
+    return q.zero_point.reshape(shape)
+
+
+def _tensor_info(name: str, tensor: Tensor | None) -> TensorInfo:
+    if tensor is None:
+        return TensorInfo(name, None, None)
+    q = tensor.quantization
+    quant = None if q is None else QuantInfo("per-channel" if q.per_channel else "per-tensor",
+                                             [float(s) for s in q.scale], [int(z) for z in q.zero_point],
+                                             q.axis if q.per_channel else None)
+    return TensorInfo(name, str(tensor.dtype) if tensor.dtype is not None else None,
+                      _shape_list(tensor.shape), quant)
+
+
+def _shape_list(dims: tuple | None) -> list[int | None] | None:
+    return None if dims is None else [None if d is None or d < 0 else int(d) for d in dims]
+
+
+def _histogram(ops) -> dict[str, int]:
+    return dict(sorted(Counter(ops).items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _count(shape) -> int:
+    total = 1
+    for d in shape:
+        total *= int(d)
+    return total

@@ -10,12 +10,14 @@ from ..errors import GraphtoolError
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "convert", help="re-encode a model losslessly (binary <-> text GraphDef)",
+        "convert", help="re-encode a model losslessly (binary <-> text GraphDef, .tflite)",
         description="Read IN and write it to OUT with no transform; the suffixes choose the "
-                    "encoding (.pb binary, .pbtxt text). The output is written atomically.")
+                    "encoding (.pb binary, .pbtxt text, .tflite). The output is written atomically.")
     parser.add_argument("input", metavar="IN")
     parser.add_argument("output", metavar="OUT")
     parser.add_argument("--in-place", action="store_true", help="allow OUT to be IN")
+    parser.add_argument("--allow-unknown-fields", action="store_true",
+                        help="write a TFLite model even though fields from a newer schema would be dropped")
     parser.set_defaults(run=run)
 
 
@@ -23,6 +25,6 @@ def run(args: argparse.Namespace) -> int:
     if not args.in_place and os.path.exists(args.output) and os.path.samefile(args.input, args.output):
         raise GraphtoolError(f"{args.output}: output is the input; pass --in-place to overwrite it")
     graph = formats.load(args.input)
-    formats.save(graph, args.output)
+    formats.save(graph, args.output, allow_unknown=args.allow_unknown_fields)
     print(f"wrote {args.output} ({os.path.getsize(args.output):,} bytes, {len(graph):,} nodes)")
     return 0

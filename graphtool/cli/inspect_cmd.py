@@ -44,21 +44,51 @@ def _shape(shape: list | None) -> str:
     return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
 
 
+def _quant(q) -> str:
+    if q is None:
+        return ""
+    if q.scheme == "per-channel":
+        return f"  int-quantized per channel (axis {q.axis}, {len(q.scale)} scales)"
+    return f"  scale {q.scale[0]:.6g} zero point {q.zero_point[0]}"
+
+
 def render(s: Summary) -> str:
-    lines = [f"{s.path or '<bytes>'}: {s.format}, {s.num_nodes:,} nodes, {_size(s.file_size)}"]
+    lines = [f"{s.path or '<bytes>'}: {s.format}, {s.num_nodes:,} {'operators' if s.subgraphs else 'nodes'}, "
+             f"{_size(s.file_size)}"]
+    if s.description:
+        lines.append(f"Description: {s.description}")
     if s.versions:
         lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in s.versions.items()))
+    if s.min_runtime_version:
+        lines.append(f"Minimum runtime: {s.min_runtime_version}")
     lines.append(f"Inputs ({len(s.inputs)}):")
-    lines += [f"  {t.name}  {t.dtype or '?'}  {_shape(t.shape)}" for t in s.inputs] or ["  none"]
+    lines += [f"  {t.name}  {t.dtype or '?'}  {_shape(t.shape)}{_quant(t.quantization)}" for t in s.inputs] \
+        or ["  none"]
     lines.append(f"Outputs ({len(s.outputs)}):")
-    lines += [f"  {o.name}  ({o.op})" for o in s.outputs] or ["  none"]
+    lines += [f"  {o.name}  ({o.op})" + (f"  {o.dtype}  {_shape(o.shape)}{_quant(o.quantization)}" if o.dtype else "")
+              for o in s.outputs] or ["  none"]
+    if len(s.subgraphs) > 1:
+        lines.append(f"Subgraphs ({len(s.subgraphs)}):")
+        lines += [f"  {g.index}: {g.name or '(unnamed)'}  {g.operators} operators, {g.tensors} tensors"
+                  for g in s.subgraphs]
+    if s.signature_defs:
+        lines.append(f"Signatures ({len(s.signature_defs)}):")
+        lines += [f"  {sig.key} (subgraph {sig.subgraph}): {', '.join(sig.inputs)} -> {', '.join(sig.outputs)}"
+                  for sig in s.signature_defs]
     p = s.parameters
     lines.append(f"Parameters in constants: {p.count:,} ({_size(p.bytes)})")
     lines += [f"  {dtype}: {t.count:,} ({_size(t.bytes)})" for dtype, t in p.by_dtype.items()]
+    if s.quantized_weights:
+        lines.append("Quantized weights: " + ", ".join(f"{n} {scheme}" for scheme, n in s.quantized_weights.items()))
+    if s.sparsity.weights:
+        sparse = sum(1 for w in s.weights if w.sparse_storage)
+        lines.append(f"Weight sparsity: {s.sparsity.share:.1%} zeros in {s.sparsity.weights} weight tensors"
+                     + (f" ({sparse} stored sparse)" if sparse else ""))
     if s.variables:
         lines.append(f"Variables ({len(s.variables)}, {s.variable_parameters:,} parameters):")
         lines += [f"  {v.name}  {v.dtype or '?'}  {_shape(v.shape)}" for v in s.variables]
-    lines.append(f"Control edges: {s.control_edges:,}")
+    if not s.subgraphs:
+        lines.append(f"Control edges: {s.control_edges:,}")
     if s.devices:
         lines.append("Devices: " + ", ".join(f"{d} ({n})" for d, n in s.devices.items()))
     if s.invalid_inputs:
@@ -66,9 +96,18 @@ def render(s: Summary) -> str:
         lines += [f"  {i.node} <- {i.input} (no such node)" for i in s.invalid_inputs]
     if s.functions:
         lines.append(f"Functions ({len(s.functions)}): " + ", ".join(s.functions))
+    if s.custom_ops:
+        lines.append("Custom ops: " + ", ".join(f"{op} ({n})" for op, n in s.custom_ops.items()))
+    if s.select_tf_ops:
+        lines.append("Select TF ops: " + ", ".join(f"{op} ({n})" for op, n in s.select_tf_ops.items()))
     lines.append(f"Ops ({len(s.ops)} types):")
     width = max((len(f"{n:,}") for n in s.ops.values()), default=1)
-    lines += [f"  {n:>{width},}  {op}" for op, n in s.ops.items()]
+    for op, n in s.ops.items():
+        versions = s.op_versions.get(op)
+        suffix = f"  v{','.join(map(str, versions))}" if versions else ""
+        lines.append(f"  {n:>{width},}  {op}{suffix}")
+    if s.metadata:
+        lines.append("Metadata: " + ", ".join(s.metadata))
     if s.structure is not None:
         lines.append("Structure:")
         for node in s.structure:

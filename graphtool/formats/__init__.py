@@ -64,6 +64,10 @@ def load(source: str | os.PathLike | bytes) -> Graph:
 def dumps(graph: Graph, path: str | None = None, text: bool | None = None,
           allow_unknown: bool = False) -> bytes:
     """Serialize `graph` in its format (the suffix of `path` decides text or binary)."""
+    return b"".join(_parts(graph, path, text, allow_unknown))
+
+
+def _parts(graph: Graph, path: str | None, text: bool | None, allow_unknown: bool) -> list:
     fmt, suffix_text = (SUFFIXES.get(_suffix(path), (None, None)) if path else (None, None))
     fmt = fmt or graph.format
     if text is None:
@@ -72,8 +76,8 @@ def dumps(graph: Graph, path: str | None = None, text: bool | None = None,
         raise FormatError(f"cannot write a {graph.format} graph as {fmt}", source=path)
     try:
         if fmt == "graphdef":
-            return graphdef.write(graph, text=text)
-        return tflite.write(graph, allow_unknown=allow_unknown)
+            return [graphdef.write(graph, text=text)]
+        return tflite.write_parts(graph, allow_unknown=allow_unknown)
     except FormatError as exc:
         raise exc.with_source(path or "<graph>") from None
 
@@ -86,16 +90,17 @@ def save(graph: Graph, path: str | os.PathLike, text: bool | None = None,
     if _suffix(path) not in SUFFIXES:
         raise UnknownFormatError(f"unknown model suffix {_suffix(path)!r}; expected one of "
                                  f"{', '.join(SUFFIXES)}", source=path)
-    data = dumps(graph, path, text, allow_unknown)
-    atomic_write(path, data)
+    atomic_write(path, _parts(graph, path, text, allow_unknown))
 
 
-def atomic_write(path: str, data: bytes) -> None:
+def atomic_write(path: str, parts: list) -> None:
+    """Write the byte chunks `parts` to a temporary file beside `path`, then rename it."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".graphtool-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for part in parts:
+                handle.write(part)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -58,3 +58,10 @@ class Node:
 
 MISSING_OP = "graphtool.Missing"
 """Op of a stand-in node for an input that names no node in the file (kept, never written)."""
+
+# Nodes that stand for tensors no operator computes (TFLite's view: every value is a tensor).
+INPUT_OP = "Input"        # a graph input
+CONST_OP = "Const"        # a tensor with data
+VARIABLE_OP = "Variable"  # mutable state (is_variable), no data
+TENSOR_OP = "Tensor"      # any other tensor nothing computes, kept so nothing is lost
+TENSOR_SOURCE_OPS = frozenset({INPUT_OP, CONST_OP, VARIABLE_OP, TENSOR_OP})

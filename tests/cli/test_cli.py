@@ -120,3 +120,28 @@ def test_console_script_and_module_agree():
     result = subprocess.run([script, "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("graphtool ")
     assert graphtool("--version").stdout == result.stdout
+
+
+TFLITE = GRAPHDEF_FIXTURES.parent / "tflite" / "full_int8.tflite"
+
+
+def test_inspect_tflite_json_has_the_graphdef_keys_and_the_tflite_ones():
+    result = graphtool("inspect", TFLITE, "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    for key in ("format", "inputs", "outputs", "ops", "num_nodes", "parameters", "subgraphs", "signature_defs",
+                "op_versions", "quantized_weights", "sparsity", "metadata", "min_runtime_version", "custom_ops",
+                "select_tf_ops", "weights"):
+        assert key in data, key
+    assert data["format"] == "tflite"
+    assert data["inputs"][0]["dtype"] == "int8" and data["inputs"][0]["quantization"]["scheme"] == "per-tensor"
+    assert data["quantized_weights"] == {"per-channel": 5}
+    assert data["min_runtime_version"] == "1.14.0"
+    text = graphtool("inspect", TFLITE).stdout
+    assert "CONV_2D  v3" in text and "Minimum runtime: 1.14.0" in text
+
+
+def test_convert_tflite_is_lossless(tmp_path):
+    out = tmp_path / "copy.tflite"
+    assert graphtool("convert", TFLITE, out).returncode == 0
+    assert out.read_bytes() == TFLITE.read_bytes()

@@ -154,10 +154,11 @@ class Encoder:
         self.schema = schema
         self.builder = flatbuffers.Builder(max(1024, min(initial_size, flatbuffers.Builder.MAX_BUFFER_SIZE)))
 
-    def finish(self, root: dict[str, Any], table: str, identifier: bytes = b"TFL3") -> bytes:
+    def finish(self, root: dict[str, Any], table: str, identifier: bytes = b"TFL3") -> memoryview:
+        """The finished flatbuffer, as a view into the builder (no copy)."""
         offset = self.table(root, table)
         self.builder.Finish(offset, file_identifier=identifier)
-        return bytes(self.builder.Output())
+        return memoryview(self.builder.Bytes)[self.builder.Head():]
 
     def table(self, value: dict[str, Any], name: str) -> int:
         table = self.schema.tables[name]
@@ -224,4 +225,5 @@ class Encoder:
         nbytes = array.size * itemsize
         b.head = b.Head() - nbytes
         b.Bytes[b.Head(): b.Head() + nbytes] = memoryview(array).cast("B")
-        return b.EndVector(array.size)
+        b.vectorNumElems = array.size
+        return b.EndVector()

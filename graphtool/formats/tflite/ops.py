@@ -3,17 +3,13 @@ from __future__ import annotations
 
 from functools import cache
 
+from ...ir import CONST_OP, INPUT_OP, TENSOR_OP, TENSOR_SOURCE_OPS, VARIABLE_OP  # noqa: F401 (re-exported)
 from .schema import load_schema
 
 CUSTOM = 32
 PLACEHOLDER_FOR_GREATER_OP_CODES = 127
 
-# Ops of IR nodes that stand for tensors, not operators.
-INPUT_OP = "Input"        # a subgraph input
-CONST_OP = "Const"        # a tensor with data in a buffer
-VARIABLE_OP = "Variable"  # is_variable state (e.g. LSTM), no data
-TENSOR_OP = "Tensor"      # any other tensor nothing computes (kept so nothing is lost)
-SOURCE_OPS = frozenset({INPUT_OP, CONST_OP, VARIABLE_OP, TENSOR_OP})
+SOURCE_OPS = TENSOR_SOURCE_OPS
 
 
 @cache
@@ -26,9 +22,18 @@ def builtin_names() -> dict[int, str]:
     return {code: name for name, code in builtin_codes().items()}
 
 
+def builtin_code(opcode: dict) -> int:
+    """The operator's code: the larger of the deprecated byte and the int32 field."""
+    return max(int(opcode.get("deprecated_builtin_code", 0)), int(opcode.get("builtin_code", 0)))
+
+
+def is_custom(opcode: dict) -> bool:
+    return builtin_code(opcode) == CUSTOM
+
+
 def op_name(opcode: dict) -> str:
     """The IR op of an OperatorCode: builtin name, or the custom code for custom ops."""
-    code = max(int(opcode.get("deprecated_builtin_code", 0)), int(opcode.get("builtin_code", 0)))
+    code = builtin_code(opcode)
     if code == CUSTOM and opcode.get("custom_code"):
         return opcode["custom_code"].decode("utf-8", "surrogateescape")
     return builtin_names().get(code, f"BUILTIN_{code}")

@@ -60,7 +60,8 @@ class _Reader:
             "tflite.operator_codes": self.opcodes,
             "tflite.unknown": list(self.unknown),
             "tflite.external": self.external,
-            "signature_defs": [self._signature(s, graphs, tensors) for s in self.model.get("signature_defs") or []],
+            "signature_defs": None if self.model.get("signature_defs") is None else
+            [self._signature(s, graphs, tensors) for s in self.model["signature_defs"]],
             "metadata": {(m.get("name") or b"").decode("utf-8", "surrogateescape"): self._metadata(m)
                          for m in self.model.get("metadata") or []},
             "description": (self.model.get("description") or b"").decode("utf-8", "surrogateescape"),
@@ -185,8 +186,8 @@ class _Reader:
             raise FormatError(f"opcode index {opcode_index} out of range ({len(self.opcodes)} codes)", where=where)
         opcode = self.opcodes[opcode_index]
         node = Node(name, ops.op_name(opcode), outputs=outputs)
-        node.meta.update({"version": int(opcode.get("version", 1)), "tflite.opcode_index": opcode_index,
-                          "tflite.operator": od})
+        node.meta.update({"version": int(opcode.get("version", 1)), "custom": ops.is_custom(opcode),
+                          "tflite.opcode_index": opcode_index, "tflite.operator": od})
         if od.get("builtin_options") is not None:
             node.attrs = self._options(od["builtin_options"], graphs, where)
             node.meta["tflite.options_type"] = self.schema.union_member("BuiltinOptions", od["builtin_options_type"])

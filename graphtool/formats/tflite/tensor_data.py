@@ -35,14 +35,15 @@ def decode(raw: np.ndarray, dtype: DType, shape: tuple, where: str) -> np.ndarra
     return array
 
 
-def encode(data: np.ndarray, dtype: DType) -> bytes:
-    """Buffer bytes for `data` stored as `dtype`."""
+def encode(data: np.ndarray, dtype: DType) -> np.ndarray:
+    """Buffer bytes (a uint8 array) for `data` stored as `dtype`; a view when the data
+    already have the stored layout."""
     if dtype is DType.STRING:
-        return _encode_strings(data)
+        return np.frombuffer(_encode_strings(data), np.uint8)
     if dtype in PACKED_BITS:
-        return _pack(np.asarray(data), PACKED_BITS[dtype])
+        return np.frombuffer(_pack(np.asarray(data), PACKED_BITS[dtype]), np.uint8)
     storage = dtype.numpy.newbyteorder("<") if dtype.numpy.itemsize > 1 else dtype.numpy
-    return np.ascontiguousarray(data, dtype=storage).tobytes()
+    return np.ascontiguousarray(data, dtype=storage).reshape(-1).view(np.uint8)
 
 
 def _unpack(raw: np.ndarray, bits: int, signed: bool, count: int) -> np.ndarray:

@@ -25,12 +25,18 @@ EXTERNAL_ALIGN = 16
 def write(graph: Graph, allow_unknown: bool = False, external: bool | None = None) -> bytes:
     """Serialize `graph`. Refuses (FormatError) to drop fields the schema does not know
     unless `allow_unknown`. `external` forces (or forbids) the external-buffer layout."""
+    return b"".join(write_parts(graph, allow_unknown, external))
+
+
+def write_parts(graph: Graph, allow_unknown: bool = False, external: bool | None = None) -> list:
+    """The serialized model as consecutive byte chunks (views where possible), so large
+    models reach the disk without being joined in memory first."""
     unknown = graph.meta.get("tflite.unknown") or []
     if unknown and not allow_unknown:
         raise FormatError("the model has fields this schema does not know, which writing would drop: "
                           + "; ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
                           + " (allow_unknown=True / --allow-unknown-fields writes it without them)")
-    return _Writer(graph).bytes(external)
+    return _Writer(graph).parts(external)
 
 
 class _Writer:
@@ -44,7 +50,7 @@ class _Writer:
         self.subgraphs = [self._subgraph(g, i) for i, g in enumerate(self.graphs)]
 
     # -- layout ----------------------------------------------------------------------------
-    def bytes(self, external: bool | None) -> bytes:
+    def parts(self, external: bool | None) -> list:
         model = dict(self.graph.meta.get("tflite.header") or {"version": 3})
         model["operator_codes"] = self.opcodes
         model["subgraphs"] = self.subgraphs
@@ -57,10 +63,10 @@ class _Writer:
             external = bool(self.graph.meta.get("tflite.external")) or payload > FLATBUFFER_LIMIT
         if not external:
             model["buffers"] = [_inline(b) for b in self.buffers]
-            return Encoder(self.schema, payload + 65536).finish(model, "Model")
+            return [Encoder(self.schema, payload + 65536).finish(model, "Model")]
         return self._external(model)
 
-    def _external(self, model: dict) -> bytes:
+    def _external(self, model: dict) -> list:
         """Flatbuffer first, then every buffer's data (and large custom options), each
         16-byte aligned, with offsets filled in. The flatbuffer is built twice: offsets
         are fixed-size fields, so the first build measures where the data can start."""
@@ -90,7 +96,7 @@ class _Writer:
             parts.append(b"\0" * (table[offset_key] - written))
             parts.append(memoryview(np.ascontiguousarray(blob)).cast("B"))
             written = table[offset_key] + blob.size
-        return b"".join(parts)
+        return parts
 
     # -- subgraphs -------------------------------------------------------------------------
     def _subgraph(self, graph: Graph, index: int) -> dict:
@@ -171,7 +177,7 @@ class _Writer:
     def _buffer_for(self, tensor: Tensor, original: int, users: dict[int, int]) -> int:
         if not tensor.is_constant or not tensor.data_replaced:
             return original if original < len(self.buffers) else 0
-        payload = np.frombuffer(tensor_data.encode(tensor.data, tensor.dtype), np.uint8)
+        payload = tensor_data.encode(tensor.data, tensor.dtype)
         if 0 < original < len(self.buffers) and users.get(original, 0) == 1:
             self.buffers[original] = {"data": payload}
             return original

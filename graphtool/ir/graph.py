@@ -8,6 +8,7 @@ the order formats write nodes in.
 """
 from __future__ import annotations
 
+import copy
 from typing import Any, Iterable, Iterator
 
 import networkx as nx
@@ -192,15 +193,46 @@ class Graph:
 
     def rename_node(self, old: str, new: str) -> None:
         """Give a node a new name, keeping its place in the order and all its edges."""
-        if new in self.nx:
-            raise GraphError(f"a node named {new!r} already exists")
-        node = self.node(old)
-        node.name = new
-        order = [new if n == old else n for n in self.nx]
-        nx.relabel_nodes(self.nx, {old: new}, copy=False)
-        self._reorder(order)
-        self.inputs = [new if n == old else n for n in self.inputs]
-        self.outputs = [Ref(new, r.port) if r.node == old else r for r in self.outputs]
+        self.rename_nodes({old: new})
+
+    def rename_nodes(self, mapping: dict[str, str]) -> None:
+        """Rename several nodes at once (names may swap), keeping order and edges."""
+        for old in mapping:
+            self._require(old)
+        final = [mapping.get(n, n) for n in self.nx]
+        if len(set(final)) != len(final):
+            raise GraphError("renaming would give two nodes the same name")
+        for old, new in mapping.items():
+            self.node(old).name = new
+        self.nx = nx.relabel_nodes(self.nx, mapping, copy=True)
+        self._reorder(final)
+        self.inputs = [mapping.get(n, n) for n in self.inputs]
+        self.outputs = [Ref(mapping.get(r.node, r.node), r.port) for r in self.outputs]
+
+    def copy(self) -> "Graph":
+        """An independent copy: nodes, edges, attrs and subgraphs are new; tensor data
+        (read-only) and the format's source records in meta are shared."""
+        return copy.deepcopy(self)
+
+    def __deepcopy__(self, memo: dict) -> "Graph":
+        new = Graph.__new__(Graph)
+        memo[id(self)] = new
+        new.name, new.format = self.name, self.format
+        new.inputs, new.outputs = list(self.inputs), list(self.outputs)
+        new.subgraphs = copy.deepcopy(self.subgraphs, memo)
+        new.meta = copy_meta(self.meta, memo)
+        new.nx = nx.MultiDiGraph()
+        for name, data in self.nx.nodes(data=True):
+            node = data["node"]
+            clone = Node(node.name, node.op, copy.deepcopy(node.attrs, memo), copy.deepcopy(node.outputs, memo),
+                         copy_meta(node.meta, memo))
+            new.nx.add_node(name, **{**data, "node": clone})
+        new.nx.add_edges_from((u, v, k, dict(d)) for u, v, k, d in self.nx.edges(keys=True, data=True))
+        return new
+
+    def restore(self, snapshot: "Graph") -> None:
+        """Make this graph what `snapshot` (a copy taken earlier) is."""
+        self.__dict__.update(snapshot.__dict__)
 
     # -- checks --------------------------------------------------------------------------
     def validate(self) -> "Graph":
@@ -304,3 +336,9 @@ def _tensor_problems(name: str, port: int, tensor: Any) -> list[str]:
     if expected is not None and data.dtype != expected:
         problems.append(f"{name}:{port} data dtype {data.dtype} != {tensor.dtype} storage {expected}")
     return problems
+
+
+def copy_meta(meta: dict, memo: dict) -> dict:
+    """Copy a meta dict: format-namespaced keys ("graphdef.*", "tflite.*") hold read-only
+    records of the source file and are shared; everything else is copied deeply."""
+    return {k: v if "." in k else copy.deepcopy(v, memo) for k, v in meta.items()}

@@ -4,6 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+import numpy as np
+
+from .dtypes import DType
 from .tensor import Tensor
 
 CONTROL = -1  # port of a control dependency: ordering only, no value
@@ -65,3 +68,12 @@ CONST_OP = "Const"        # a tensor with data
 VARIABLE_OP = "Variable"  # mutable state (is_variable), no data
 TENSOR_OP = "Tensor"      # any other tensor nothing computes, kept so nothing is lost
 TENSOR_SOURCE_OPS = frozenset({INPUT_OP, CONST_OP, VARIABLE_OP, TENSOR_OP})
+
+
+def make_const(name: str, data: np.ndarray, dtype: DType | None = None) -> Node:
+    """A constant node holding `data` (stored as `dtype`, default: from numpy), in the form
+    both formats write: the value is `outputs[0]` (GraphDef attrs `dtype`/`value` mirror it)."""
+    dtype = dtype or DType.from_numpy(data.dtype)
+    array = np.asarray(data, dtype=dtype.numpy) if dtype.numpy is not None else np.asarray(data)
+    tensor = Tensor(name, dtype, tuple(array.shape), array)
+    return Node(name, CONST_OP, {"dtype": dtype, "value": tensor}, outputs=[tensor])

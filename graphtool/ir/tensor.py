@@ -12,7 +12,7 @@ from .dtypes import DType
 Shape = tuple  # tuple[int | None, ...]; None as a whole means unknown rank
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Quantization:
     """Affine quantization: real = scale * (q - zero_point), per tensor or along `axis`."""
 
@@ -87,6 +87,18 @@ class Tensor:
         count = self.num_elements
         size = self.dtype.itemsize if self.dtype is not None else None
         return None if count is None or size is None else count * size
+
+    def __deepcopy__(self, memo: dict) -> "Tensor":
+        """A copy sharing the (read-only) data and quantization; meta is copied deeply except
+        for format-namespaced source records ("graphdef.*", "tflite.*"), which are shared."""
+        from .graph import copy_meta
+
+        new = Tensor.__new__(Tensor)
+        memo[id(self)] = new
+        new.name, new.dtype, new.shape, new.quantization = self.name, self.dtype, self.shape, self.quantization
+        new._data, new._loader, new._origin = self._data, self._loader, self._origin
+        new.meta = copy_meta(self.meta, memo)
+        return new
 
     def __repr__(self) -> str:
         kind = "const " if self.is_constant else ""

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from google.protobuf import text_format
 
+from ...errors import FormatError
+
 from ...ir import MISSING_OP, Graph, Node, Tensor
 from ._proto import graphtool_graphdef_pb2 as pb
 from .attr_value import attr_to_proto
@@ -33,22 +35,34 @@ def write(graph: Graph, text: bool = False) -> bytes:
     return message.SerializeToString(deterministic=True)
 
 
+def _attrs(node: Node) -> dict:
+    """The node's attrs as written: a Const's value and dtype are its output tensor."""
+    if node.op != "Const" or not node.outputs or not node.outputs[0].is_constant:
+        return node.attrs
+    value = node.outputs[0]
+    return {**node.attrs, "value": value, "dtype": value.dtype}
+
+
 def _node_to_proto(graph: Graph, node: Node, out: pb.NodeDef) -> None:
     original = node.meta.get("graphdef.node_def")
     if original is not None:
         out.MergeFrom(original)  # keeps debug info, full type and fields graphtool does not know
     out.name = node.name
     out.op = node.op
-    inputs = [str(ref) for ref in graph.inputs_of(node.name)]
+    refs = graph.inputs_of(node.name)
+    if None in refs:
+        raise FormatError(f"node {node.name!r}: a GraphDef has no optional inputs to leave out")
+    inputs = [str(ref) for ref in refs]
     inputs += ["^" + name for name in graph.control_inputs_of(node.name)]
     if list(out.input) != inputs:
         del out.input[:]
         out.input.extend(inputs)
     out.device = node.meta.get("device", "") or ""
+    attrs = _attrs(node)
     read = node.meta.get("graphdef.attrs_read", {})
-    for key in [k for k in out.attr if k not in node.attrs]:
+    for key in [k for k in out.attr if k not in attrs]:
         del out.attr[key]
-    for key, value in node.attrs.items():
+    for key, value in attrs.items():
         if key in read and read[key] is value and not (isinstance(value, Tensor) and not is_unchanged(value)):
             continue
         slot = out.attr[key]

@@ -196,7 +196,7 @@ class _Reader:
             node.meta["tflite.options_2_type"] = self.schema.union_member("BuiltinOptions2",
                                                                           od["builtin_options_2_type"])
         if od.get("intermediates") is not None:
-            node.meta["tflite.intermediates"] = [_at(tensors, int(t), where) for t in od["intermediates"]]
+            node.meta["intermediates"] = [_at(tensors, int(t), where) for t in od["intermediates"]]
         size = int(od.get("large_custom_options_size", 0))
         if size:
             node.meta["tflite.large_custom_options"] = self._outside(

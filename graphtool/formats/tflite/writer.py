@@ -198,8 +198,8 @@ class _Writer:
                       options_2, node)
         if "tflite.large_custom_options" in node.meta:
             od["graphtool.large_custom_options"] = node.meta["tflite.large_custom_options"]
-        if "tflite.intermediates" in node.meta:
-            od["intermediates"] = np.array([lookup[id(t)] for t in node.meta["tflite.intermediates"]], np.int32)
+        if "intermediates" in node.meta:
+            od["intermediates"] = np.array([lookup[id(t)] for t in node.meta["intermediates"]], np.int32)
         return od
 
     def _options(self, od: dict, field: str, union: str, member: str | None, attrs: dict | None, node: Node) -> None:

@@ -1,0 +1,152 @@
+"""Passes registered by name, with the formats they support and a typed params dataclass.
+
+    @register("remove_device", formats=("graphdef",), guarantee="exact")
+    def remove_device(graph: Graph, params: NoParams, context: Context) -> PassResult: ...
+
+A pass's params are a frozen dataclass; values from a transform string (lists of strings)
+are converted by the fields' types, and an unknown parameter is an error that lists the
+valid ones. Every pass also takes `ignore_errors`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..errors import GraphtoolError
+from ..ir import Graph
+
+GUARANTEES = ("exact", "float rounding", "quantization error", "structure only")
+
+
+class PassError(GraphtoolError):
+    """A pass cannot run with these parameters or on this graph."""
+
+
+@dataclass
+class PassResult:
+    changed: bool
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    """What a pass knows besides the graph: declared inputs and outputs (GTT's --inputs /
+    --outputs), and a logger for skipped matches."""
+
+    inputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("graphtool.passes"))
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """This transform takes no parameters (besides ignore_errors)."""
+
+
+@dataclass(frozen=True)
+class Pass:
+    name: str
+    function: Callable[[Graph, Any, Context], PassResult]
+    params: type
+    formats: tuple[str, ...]
+    guarantee: str
+    doc: str
+
+    @property
+    def summary(self) -> str:
+        return self.doc.strip().splitlines()[0] if self.doc.strip() else ""
+
+    def parameters(self) -> list[tuple[str, str, Any, str]]:
+        """(name, type, default, doc) for each parameter."""
+        hints = typing.get_type_hints(self.params)
+        out = []
+        for f in dataclasses.fields(self.params):
+            default = f.default if f.default is not dataclasses.MISSING else (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+            out.append((f.name, _type_name(hints[f.name]), default, f.metadata.get("doc", "")))
+        return out
+
+    def make_params(self, raw: dict[str, list[str]]) -> Any:
+        hints = typing.get_type_hints(self.params)
+        valid = [f.name for f in dataclasses.fields(self.params)]
+        unknown = [k for k in raw if k not in valid]
+        if unknown:
+            raise PassError(f"{self.name}: unknown parameter {unknown[0]!r}; valid: "
+                            f"{', '.join(valid + ['ignore_errors']) if valid else 'ignore_errors only'}")
+        values = {}
+        for key, items in raw.items():
+            values[key] = _convert(self.name, key, hints[key], items)
+        return self.params(**values)
+
+
+_REGISTRY: dict[str, Pass] = {}
+
+
+def register(name: str, params: type = NoParams, formats: tuple[str, ...] = ("graphdef",),
+             guarantee: str = "exact") -> Callable:
+    """Register a pass function under its transform name."""
+    if guarantee not in GUARANTEES:
+        raise ValueError(f"guarantee must be one of {GUARANTEES}")
+
+    def decorate(function: Callable) -> Callable:
+        if name in _REGISTRY:
+            raise ValueError(f"transform {name!r} registered twice")
+        _REGISTRY[name] = Pass(name, function, params, tuple(formats), guarantee, function.__doc__ or "")
+        return function
+
+    return decorate
+
+
+def get(name: str) -> Pass:
+    _load_all()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise PassError(f"Transform {name!r} not recognized. Known transforms: "
+                        f"{', '.join(sorted(_REGISTRY))}") from None
+
+
+def all_passes(format: str | None = None) -> list[Pass]:
+    _load_all()
+    return [p for _, p in sorted(_REGISTRY.items()) if format is None or format in p.formats]
+
+
+def _load_all() -> None:
+    from . import transforms  # noqa: F401  (registers every transform on import)
+
+
+def _type_name(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin in (list, tuple):
+        return f"list of {_type_name(typing.get_args(hint)[0])}"
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(hint) if a is not type(None))
+    return getattr(hint, "__name__", str(hint))
+
+
+def _convert(transform: str, key: str, hint: Any, items: list[str]) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (list, tuple):
+        (inner,) = typing.get_args(hint)[:1]
+        return [_scalar(transform, key, inner, item) for item in items]
+    if len(items) > 1:
+        raise PassError(f"{transform}: parameter {key!r} given {len(items)} times; it takes one value")
+    if origin in (typing.Union, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    return _scalar(transform, key, hint, items[0])
+
+
+def _scalar(transform: str, key: str, hint: Any, text: str) -> Any:
+    try:
+        if hint is bool:
+            lowered = text.lower()
+            if lowered not in ("true", "false", "1", "0"):
+                raise ValueError(text)
+            return lowered in ("true", "1")
+        return hint(text)
+    except ValueError:
+        raise PassError(f"{transform}: parameter {key!r} wants {_type_name(hint)}, got {text!r}") from None

@@ -204,7 +204,7 @@ def _graphdef(graph: Graph, common: dict) -> Summary:
 
 
 def _tflite(graph: Graph, graphs: list[Graph], common: dict) -> Summary:
-    operators = [n for g in graphs for n in g if n.op not in TENSOR_SOURCE_OPS]
+    operators = [n for g in graphs for n in g if n.op not in TENSOR_SOURCE_OPS or n.meta.get("custom")]
     inputs = [_tensor_info(name, graph.node(name).output(0)) for name in graph.inputs]
     outputs = []
     for ref in graph.outputs:
@@ -216,7 +216,7 @@ def _tflite(graph: Graph, graphs: list[Graph], common: dict) -> Summary:
     custom = Counter(n.op for n in operators if n.meta.get("custom"))
     flex = {op[len(FLEX_PREFIX):]: count for op, count in custom.items() if op.startswith(FLEX_PREFIX)}
     quantized = Counter(w.quantization for w in common["weights"] if w.quantization)
-    subgraphs = [SubgraphInfo(i, g.name, sum(1 for n in g if n.op not in TENSOR_SOURCE_OPS),
+    subgraphs = [SubgraphInfo(i, g.name, sum(1 for n in g if n.op not in TENSOR_SOURCE_OPS or n.meta.get("custom")),
                               sum(len(n.outputs) for n in g), list(g.inputs),
                               [_output_tensor(g, r).name for r in g.outputs]) for i, g in enumerate(graphs)]
     signatures = [SignatureInfo(s["key"], next(i for i, g in enumerate(graphs) if g is s["subgraph"]),
@@ -238,7 +238,7 @@ def _output_tensor(graph: Graph, ref: Ref) -> Tensor:
 
 
 def _is_constant(node: Node) -> bool:
-    return node.op == CONST_OP and bool(node.outputs) and node.outputs[0].is_constant \
+    return node.op == CONST_OP and not node.meta.get("custom") and bool(node.outputs) and node.outputs[0].is_constant \
         and node.outputs[0].num_elements is not None
 
 

@@ -8,9 +8,9 @@ from typing import Sequence
 
 from .. import __version__
 from ..errors import GraphtoolError
-from . import convert_cmd, inspect_cmd
+from . import convert_cmd, inspect_cmd, transform_cmd, transforms_cmd
 
-COMMANDS = (inspect_cmd, convert_cmd)
+COMMANDS = (inspect_cmd, transform_cmd, transforms_cmd, convert_cmd)
 EXIT_BAD_INPUT = 2
 
 
@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    for stream in (sys.stdout, sys.stderr):  # names from model files need not be valid UTF-8
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         parser = build_parser()
         args = parser.parse_args(argv)

@@ -69,9 +69,32 @@ def tensor_from_proto(proto: pb.TensorProto, name: str, where: str) -> Tensor:
     count = math.prod(shape)
     if count > MAX_ELEMENTS:
         raise FormatError(f"tensor claims {count} elements", where=where)
+    if dtype.numpy is not None:
+        _check_sizes(proto, dtype, count, shape, where)
     # resource / variant handles have no numpy form: they stay a proto
     loader = None if dtype.numpy is None else (lambda: decode_values(proto, dtype, shape, where))
     return Tensor(name, dtype, shape, meta={"graphdef.tensor_proto": proto}, loader=loader)
+
+
+def _check_sizes(proto: pb.TensorProto, dtype: DType, count: int, shape: tuple, where: str) -> None:
+    """Refuse, when the model is read, value counts that decoding would refuse later."""
+    if proto.tensor_content:
+        if dtype is DType.STRING:
+            raise FormatError("string tensor stored in tensor_content", where=where)
+        if len(proto.tensor_content) != count * dtype.numpy.itemsize:
+            raise FormatError(f"tensor_content has {len(proto.tensor_content)} bytes, shape {list(shape)} of "
+                              f"{dtype} needs {count * dtype.numpy.itemsize}", where=where)
+        return
+    field = _VALUE_FIELD.get(dtype)
+    if field is None:
+        raise FormatError(f"cannot decode {dtype} values", where=where)
+    values = len(getattr(proto, field))
+    if field in ("scomplex_val", "dcomplex_val"):
+        if values % 2:
+            raise FormatError(f"{field} has an odd number of parts", where=where)
+        values //= 2
+    if values > count:
+        raise FormatError(f"{field} has {values} values for shape {list(shape)}", where=where)
 
 
 def is_unchanged(tensor: Tensor) -> bool:

@@ -39,7 +39,9 @@ class Decoder:
         self.schema = schema
         self.identifier = identifier
         self.unknown: list[str] = []
-        self._budget = 16 * self.size + 100_000
+        # A file without aliasing decodes each table and vector element once, and each takes
+        # at least 4 bytes; shared offsets past that are refused before they cost much.
+        self._budget = self.size // 2 + 10_000
 
     def root(self, table: str) -> dict[str, Any]:
         if self.size < 8:

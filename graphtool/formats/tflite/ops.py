@@ -50,6 +50,11 @@ def opcode_for(op: str, version: int) -> dict:
             "custom_code": op.encode("utf-8", "surrogateescape"), "version": version}
 
 
+def is_operator(node) -> bool:
+    """True for nodes that are TFLite operators (a custom op may be named like a source op)."""
+    return node.op not in SOURCE_OPS or bool(node.meta.get("custom"))
+
+
 def is_subgraph_field(name: str) -> bool:
     """Options fields that hold subgraph indices (IF, WHILE, CALL_ONCE, CALL, StableHLO)."""
     return name.endswith(("subgraph_index", "subgraph_indices")) or name == "subgraph"

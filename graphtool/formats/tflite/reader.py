@@ -80,7 +80,7 @@ class _Reader:
         except ValueError as exc:
             raise FormatError(str(exc), where=where) from None
         shape = _shape(td)
-        tensor = Tensor(name, dtype, shape, quantization=_quantization(td.get("quantization")),
+        tensor = Tensor(name, dtype, shape, quantization=_quantization(td.get("quantization"), shape, where),
                         meta={"tflite.table": td, "tflite.index": index})
         if td.get("sparsity") is not None:
             tensor.meta["sparsity"] = td["sparsity"]
@@ -97,6 +97,8 @@ class _Reader:
             return lambda: tensor_data.decode(raw, dtype, (raw.size // dtype.itemsize,), where)
         if shape is None or any(d is None for d in shape) or dtype.numpy is None:
             return lambda: raw  # no shape to give the bytes: keep them as they are
+        if dtype is DType.STRING:
+            tensor_data.check_strings(raw, shape, where)
         expected = tensor_data.expected_nbytes(dtype, shape)
         if expected is not None and expected != raw.size:
             raise FormatError(f"buffer holds {raw.size} bytes, a {dtype} tensor of shape {list(shape)} "
@@ -248,13 +250,21 @@ def _shape(td: dict) -> tuple | None:
     return tuple(None if d < 0 else int(d) for d in shape)
 
 
-def _quantization(q: dict | None) -> Quantization | None:
+def _quantization(q: dict | None, shape: tuple | None, where: str) -> Quantization | None:
     if not q or q.get("scale") is None or not len(q["scale"]):
         return None
     scale = np.asarray(q["scale"], dtype=np.float32)
     zero_point = q.get("zero_point")
     zero_point = np.zeros(scale.shape, np.int64) if zero_point is None else np.asarray(zero_point, np.int64)
-    return Quantization(scale, zero_point, int(q.get("quantized_dimension", 0)),
+    axis = int(q.get("quantized_dimension", 0))
+    if zero_point.size not in (1, scale.size):
+        raise FormatError(f"quantization has {scale.size} scales but {zero_point.size} zero points", where=where)
+    if scale.size > 1 and shape is not None:
+        if not 0 <= axis < len(shape):
+            raise FormatError(f"quantized_dimension {axis} is outside the tensor's rank {len(shape)}", where=where)
+        if shape[axis] is not None and shape[axis] != scale.size:
+            raise FormatError(f"{scale.size} scales for dimension {axis} of size {shape[axis]}", where=where)
+    return Quantization(scale, zero_point, axis,
                         None if q.get("min") is None else np.asarray(q["min"]),
                         None if q.get("max") is None else np.asarray(q["max"]))
 
@@ -264,10 +274,12 @@ class _Names:
 
     def __init__(self):
         self.used: set[str] = set()
+        self.next: dict[str, int] = {}
 
     def take(self, wanted: str) -> str:
-        name, k = wanted, 1
+        name, k = wanted, self.next.get(wanted, 1)
         while name in self.used:
             name, k = f"{wanted}_{k}", k + 1
+        self.next[wanted] = k
         self.used.add(name)
         return name

@@ -65,7 +65,9 @@ def _pack(data: np.ndarray, bits: int) -> bytes:
     return np.bitwise_or.reduce(flat << shifts, axis=1).astype(np.uint8).tobytes()
 
 
-def _decode_strings(raw: np.ndarray, shape: tuple, where: str) -> np.ndarray:
+def check_strings(raw: np.ndarray, shape: tuple, where: str) -> tuple[bytes, tuple[int, ...]]:
+    """The STRING buffer's bytes and offsets, after checking its header against the data
+    (done when the model is read, so decoding later cannot fail)."""
     blob = raw.tobytes()
     if len(blob) < 4:
         raise FormatError("STRING buffer shorter than its count", where=where)
@@ -77,6 +79,12 @@ def _decode_strings(raw: np.ndarray, shape: tuple, where: str) -> np.ndarray:
         raise FormatError("STRING buffer has offsets out of order or out of range", where=where)
     if count != math.prod(shape):
         raise FormatError(f"STRING buffer holds {count} strings for shape {list(shape)}", where=where)
+    return blob, offsets
+
+
+def _decode_strings(raw: np.ndarray, shape: tuple, where: str) -> np.ndarray:
+    blob, offsets = check_strings(raw, shape, where)
+    count = len(offsets) - 1
     array = np.empty(count, dtype=object)
     array[:] = [blob[a:b] for a, b in zip(offsets, offsets[1:])]
     array = array.reshape(shape)

@@ -108,7 +108,7 @@ class _Writer:
         sg["tensors"] = [self._tensor(t, users) for t in tensors]
         sg["inputs"] = np.array([lookup[id(graph.node(n).outputs[0])] for n in graph.inputs], np.int32)
         sg["outputs"] = np.array([lookup[id(self._tensor_of(graph, r))] for r in graph.outputs], np.int32)
-        sg["operators"] = [self._operator(graph, node, lookup) for node in graph if node.op not in ops.SOURCE_OPS]
+        sg["operators"] = [self._operator(graph, node, lookup) for node in graph if ops.is_operator(node)]
         if graph.name:
             sg["name"] = graph.name.encode("utf-8", "surrogateescape")
         return sg

@@ -3,14 +3,17 @@
     import graphtool
     graph = graphtool.load("model.pb")
     print(graphtool.inspect(graph).ops)
+    graphtool.transform(graph, "remove_nodes(op=Identity) fold_batch_norms")
     graphtool.save(graph, "model.pbtxt")
 """
 from .analysis import Summary, inspect
 from .errors import FormatError, GraphError, GraphtoolError, UnknownFormatError
 from .formats import load, save
 from .ir import DType, Graph, Node, Ref, Tensor
+from .passes import TransformReport, transform
 
 __version__ = "0.1.0"
 
 __all__ = ["DType", "FormatError", "Graph", "GraphError", "GraphtoolError", "Node", "Ref", "Summary",
-           "Tensor", "UnknownFormatError", "__version__", "inspect", "load", "save"]
+           "Tensor", "TransformReport", "UnknownFormatError", "__version__", "inspect", "load", "save",
+           "transform"]

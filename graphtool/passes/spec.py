@@ -29,7 +29,7 @@ class TransformCall:
     params: dict[str, list[str]] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        args = ", ".join(f'{k}="{v}"' if not set(v) <= _BARE_CHARS else f"{k}={v}"
+        args = ", ".join(f"{k}={v}" if v and set(v) <= _BARE_CHARS else f'{k}="{v}"'
                          for k, values in self.params.items() for v in values)
         return f"{self.name}({args})" if args else self.name
 

@@ -19,8 +19,10 @@ def _short(number: int) -> str:
 
 @register("obfuscate_names", NoParams, formats=("graphdef",), guarantee="exact")
 def obfuscate_names(graph: Graph, params: NoParams, context: Context) -> PassResult:
-    """Rename every node except the declared inputs and outputs to a short base-36
-    counter, in graph order (deterministic), so names reveal nothing and files shrink."""
+    """Rename nodes to short meaningless names (inputs and outputs keep theirs).
+
+    Names are a base-36 counter in graph order, so the result is deterministic, reveals
+    nothing about the model and makes files smaller."""
     keep = protected(graph, context.inputs + context.outputs)
     mapping, counter = {}, 0
     for node in graph:

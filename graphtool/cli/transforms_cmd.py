@@ -1,0 +1,38 @@
+"""`graphtool transforms`: every transform with its formats, parameters and doc."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..passes import all_passes
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("transforms", help="list the transforms, their parameters and docs",
+                            description="List every transform `graphtool transform` knows.")
+    parser.add_argument("--format", choices=("graphdef", "tflite"), help="only transforms for this format")
+    parser.add_argument("--json", action="store_true", help="print one JSON list")
+    parser.add_argument("--verbose", "-v", action="store_true", help="full docs, not only the summary")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    passes = all_passes(args.format)
+    if args.json:
+        print(json.dumps([{"name": p.name, "formats": list(p.formats), "guarantee": p.guarantee,
+                           "summary": p.summary, "doc": p.doc.strip(),
+                           "parameters": [{"name": n, "type": t, "default": d, "doc": doc}
+                                          for n, t, d, doc in p.parameters()]} for p in passes],
+                         indent=2, default=str))
+        return 0
+    for p in passes:
+        print(f"{p.name}  [{', '.join(p.formats)}; {p.guarantee}]")
+        print(f"    {p.summary}")
+        if args.verbose:
+            for line in p.doc.strip().splitlines()[1:]:
+                print(f"    {line.strip()}")
+        for name, type_name, default, doc in p.parameters():
+            shown = "" if default in (None, "", []) else f" = {default}"
+            print(f"    {name} ({type_name}{shown}){': ' + doc if doc else ''}")
+        print("    ignore_errors (bool = false)")
+    return 0

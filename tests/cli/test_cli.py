@@ -145,3 +145,32 @@ def test_convert_tflite_is_lossless(tmp_path):
     out = tmp_path / "copy.tflite"
     assert graphtool("convert", TFLITE, out).returncode == 0
     assert out.read_bytes() == TFLITE.read_bytes()
+
+
+def test_transform_with_gtt_flags_writes_text_and_reports(tmp_path):
+    out = tmp_path / "out.pb"
+    result = graphtool("transform", f"--in_graph={CNN}", f"--out_graph={out}", "--outputs=Identity",
+                       "--transforms=remove_nodes(op=Identity) sort_by_execution_order", "--output_as_text=true")
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes().startswith(b"node {")
+    assert "remove_nodes: changed; nodes 44 -> 30" in result.stderr
+
+
+def test_failed_transform_writes_nothing(tmp_path):
+    out = tmp_path / "out.pb"
+    for spec in ("remove_nodes(op=Identity) bogus", "rename_node(old_node_name=nope, new_node_name=x)",
+                 "remove_nodes(op=Identity"):
+        result = graphtool("transform", CNN, out, "--transforms", spec)
+        assert result.returncode == 2, spec
+        assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("graphtool: error: ")
+        assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_transforms_lists_every_transform():
+    result = graphtool("transforms", "--json")
+    data = json.loads(result.stdout)
+    names = {t["name"] for t in data}
+    assert {"remove_nodes", "strip_unused_nodes", "sort_by_execution_order"} <= names
+    remove = next(t for t in data if t["name"] == "remove_nodes")
+    assert [p["name"] for p in remove["parameters"]] == ["op", "max_inputs"]
+    assert "ignore_errors" in graphtool("transforms").stdout

@@ -66,7 +66,7 @@ def channel_spread_conv(tf, seed: int = 0) -> tuple[bytes, np.ndarray]:
     def body(tf):
         x = tf.compat.v1.placeholder(tf.float32, (None, 8, 8, 8), name="x")
         tf.nn.conv2d(x, tf.constant(weights, name="w"), strides=[1, 1, 1, 1], padding="SAME", name="y")
-    return build(tf, body), rng.standard_normal((2, 8, 8, 8)).astype(np.float32)
+    return build(tf, body), {"x:0": rng.standard_normal((2, 8, 8, 8)).astype(np.float32)}
 
 
 # -- GTT mode --------------------------------------------------------------------------------
@@ -94,8 +94,8 @@ def test_ranges_always_include_zero(tf):
     """GTT's RangesAlwaysIncludeZero: all-negative input [-5, -1] → [-5, 0]; weights [0.1, 4] → [0, 4]."""
     original = gtt_conv_graph(tf, [-1, -4, -2, -5] * 4, (1, 1, 4, 4), GTT_WEIGHTS, (1, 2, 2, 10))
     graph, data, _ = quantized(original, "quantize_weights(minimum_size=16)")
-    scalar = {name: float(graph.node(name).outputs[0].data) for name in
-              ("input_op_quantized_min", "input_op_quantized_max", "weights_op_quantized_min", "weights_op_quantized_max")}
+    names = ("input_op_quantized_min", "input_op_quantized_max", "weights_op_quantized_min", "weights_op_quantized_max")
+    scalar = {name: float(graph.node(name).outputs[0].data) for name in names}
     assert scalar == pytest.approx({"input_op_quantized_min": -5.0, "input_op_quantized_max": 0.0,
                                     "weights_op_quantized_min": 0.0, "weights_op_quantized_max": 4.0}, abs=1e-5)
     # 0 is one of the 256 levels, so the quint8 values use the whole range from 0 to 255
@@ -195,7 +195,7 @@ def test_taken_names_get_a_suffix(tf):
 # -- per-channel extension -------------------------------------------------------------------
 
 def test_per_channel_pattern_parses_in_tensorflow(tf):
-    original, feeds = channel_spread_conv(tf)
+    original, _ = channel_spread_conv(tf)
     _, data, stats = quantized(original, "quantize_weights(per_channel=true)")
     assert stats == {"quantized": 1, "per_channel": 1, "per_tensor": 0, "skipped": {}}
     nodes = node_defs(tf, data)
@@ -222,8 +222,6 @@ def test_per_channel_beats_per_tensor_on_spread_channels(tf):
     _, per_tensor, _ = quantized(original, "quantize_weights(minimum_size=16)")
     _, per_channel, _ = quantized(original, "quantize_weights(minimum_size=16, per_channel=true)")
     (gtt,), (ours,) = run(tf, per_tensor, ["y:0"], feeds), run(tf, per_channel, ["y:0"], feeds)
-    np.testing.assert_allclose(gtt, before, atol=GTT_TOLERANCE, rtol=0)
-    np.testing.assert_allclose(ours, before, atol=GTT_TOLERANCE, rtol=0)
     assert relative_l2(ours, before) < 1e-2
     # judged per output channel (each normalised by its own size), per-channel is far better
     per_channel_errors = [relative_l2(ours[..., c], before[..., c]) for c in range(32)]
@@ -253,13 +251,14 @@ def test_per_channel_axes_for_depthwise_transposed_matmul_and_bias(tf):
     assert scale_shapes == {"dw": (1, 1, 4, 2), "dense": (5, 1), "bias": ()}
     feeds = {"x:0": rng.standard_normal((3, 4, 4, 4)).astype(np.float32)}
     (before,), (after,) = run(tf, original, ["out:0"], feeds), run(tf, data, ["out:0"], feeds)
-    assert relative_l2(after, before) < 1e-2
+    # two int8 layers with 9- and 32-element channels: about 0.5% weight error each
+    assert relative_l2(after, before) < 2e-2
 
 
 # -- real model ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("spec,tolerance", [("quantize_weights(minimum_size=1)", 2e-2),
-                                            ("quantize_weights(minimum_size=1, per_channel=true)", 5e-3)])
+@pytest.mark.parametrize("spec,tolerance", [("quantize_weights(minimum_size=1)", 5e-3),
+                                            ("quantize_weights(minimum_size=1, per_channel=true)", 2e-3)])
 def test_keras2_cnn_runs_after_quantization(tf, spec, tolerance):
     original = (GRAPHDEF_FIXTURES / "keras2_cnn.pb").read_bytes()
     graph, data, stats = quantized(original, spec)

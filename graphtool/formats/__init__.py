@@ -1,6 +1,7 @@
 """Model files <-> Graph: format detection, loading, and atomic saving."""
 from __future__ import annotations
 
+import mmap
 import os
 import tempfile
 from pathlib import Path
@@ -18,6 +19,7 @@ SUFFIXES = {
     ".tflite": ("tflite", False),
 }
 TFLITE_IDENTIFIER = b"TFL3"
+MMAP_BYTES = 1 << 24
 
 
 def _suffix(path: str) -> str:
@@ -108,10 +110,16 @@ def atomic_write(path: str, parts: list) -> None:
         raise
 
 
-def _read_file(path: str) -> bytes:
+def _read_file(path: str) -> bytes | mmap.mmap:
+    """The file's bytes; large TFLite files are memory-mapped, so constants stay views
+    into the file and only what is touched is read."""
     try:
         if os.path.isdir(path):
             raise FormatError("is a directory, not a model file", source=path)
+        size = os.path.getsize(path)
+        if size >= MMAP_BYTES and _suffix(path) == ".tflite":
+            with open(path, "rb") as handle:
+                return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
         return Path(path).read_bytes()
     except FileNotFoundError:
         raise FormatError("no such file", source=path) from None

@@ -12,6 +12,7 @@ schema's `force_align`.
 """
 from __future__ import annotations
 
+import mmap
 import struct
 from typing import Any
 
@@ -150,17 +151,37 @@ class Decoder:
 
 
 class Encoder:
-    """Packs dicts (as Decoder makes them) into a flatbuffer with flatbuffers.Builder."""
+    """Packs dicts (as Decoder makes them) into a flatbuffer with flatbuffers.Builder.
+
+    Large scalar vectors (weights) are not copied into the builder: their place is left
+    untouched in a lazily zeroed anonymous mapping and `finish` returns the flatbuffer as
+    parts with the arrays themselves in those places, so writing a model costs little
+    more memory than the model's own arrays."""
+
+    HOLE_BYTES = 1 << 16
 
     def __init__(self, schema: Schema, initial_size: int = 1024):
         self.schema = schema
-        self.builder = flatbuffers.Builder(max(1024, min(initial_size, flatbuffers.Builder.MAX_BUFFER_SIZE)))
+        size = max(1024, min(initial_size, flatbuffers.Builder.MAX_BUFFER_SIZE))
+        self.builder = flatbuffers.Builder(0)
+        self.builder.Bytes = mmap.mmap(-1, size) if size >= self.HOLE_BYTES else bytearray(size)
+        self.builder.head = size
+        self.holes: list[tuple[int, np.ndarray]] = []  # (offset from the end, data)
 
-    def finish(self, root: dict[str, Any], table: str, identifier: bytes = b"TFL3") -> memoryview:
-        """The finished flatbuffer, as a view into the builder (no copy)."""
+    def finish(self, root: dict[str, Any], table: str, identifier: bytes = b"TFL3") -> list:
+        """The finished flatbuffer as consecutive byte chunks (views, no copies)."""
         offset = self.table(root, table)
-        self.builder.Finish(offset, file_identifier=identifier)
-        return memoryview(self.builder.Bytes)[self.builder.Head():]
+        b = self.builder
+        b.Finish(offset, file_identifier=identifier)
+        view, end = memoryview(b.Bytes), len(b.Bytes)
+        parts, position = [], b.Head()
+        for from_end, array in sorted(self.holes, key=lambda hole: -hole[0]):
+            start = end - from_end
+            parts.append(view[position:start])
+            parts.append(memoryview(array).cast("B"))
+            position = start + array.nbytes
+        parts.append(view[position:])
+        return parts
 
     def table(self, value: dict[str, Any], name: str) -> int:
         table = self.schema.tables[name]
@@ -226,6 +247,9 @@ class Encoder:
         b.StartVector(itemsize, array.size, max(align or itemsize, itemsize))
         nbytes = array.size * itemsize
         b.head = b.Head() - nbytes
-        b.Bytes[b.Head(): b.Head() + nbytes] = memoryview(array).cast("B")
+        if nbytes >= self.HOLE_BYTES:
+            self.holes.append((len(b.Bytes) - b.Head(), array))
+        else:
+            memoryview(b.Bytes)[b.Head(): b.Head() + nbytes] = memoryview(array).cast("B")
         b.vectorNumElems = array.size
         return b.EndVector()

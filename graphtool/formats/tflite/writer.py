@@ -63,7 +63,8 @@ class _Writer:
             external = bool(self.graph.meta.get("tflite.external")) or payload > FLATBUFFER_LIMIT
         if not external:
             model["buffers"] = [_inline(b) for b in self.buffers]
-            return [Encoder(self.schema, payload + 65536).finish(model, "Model")]
+            tables = sum(len(sg["tensors"]) + len(sg["operators"]) for sg in self.subgraphs)
+            return Encoder(self.schema, payload + 65536 + 512 * tables).finish(model, "Model")
         return self._external(model)
 
     def _external(self, model: dict) -> list:
@@ -86,12 +87,13 @@ class _Writer:
                     slots.append((od, "large_custom_options_offset", "large_custom_options_size", blob))
         for table, offset_key, size_key, blob in slots:
             table[offset_key], table[size_key] = 2, blob.size  # placeholders, same width as the real ones
-        position = _align(len(Encoder(self.schema).finish(model, "Model")), EXTERNAL_ALIGN)
+        measured = sum(len(part) for part in Encoder(self.schema).finish(model, "Model"))
+        position = _align(measured, EXTERNAL_ALIGN)
         for table, offset_key, _, blob in slots:
             table[offset_key] = position
             position = _align(position + blob.size, EXTERNAL_ALIGN)
-        parts = [Encoder(self.schema).finish(model, "Model")]
-        written = len(parts[0])
+        parts = Encoder(self.schema).finish(model, "Model")
+        written = sum(len(part) for part in parts)
         for table, offset_key, _, blob in slots:
             parts.append(b"\0" * (table[offset_key] - written))
             parts.append(memoryview(np.ascontiguousarray(blob)).cast("B"))

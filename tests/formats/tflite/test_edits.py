@@ -144,7 +144,7 @@ def test_fields_from_a_newer_schema_are_not_dropped_silently():
     newer = _schema_with_extra_tensor_field()
     model = flatbuf.Decoder(path.read_bytes(), load_schema()).root("Model")
     model["subgraphs"][0]["tensors"][0] = dict(model["subgraphs"][0]["tensors"][0], future_field=7)
-    data = flatbuf.Encoder(newer).finish(model, "Model")
+    data = b"".join(flatbuf.Encoder(newer).finish(model, "Model"))
 
     graph = graphtool.load(data)
     assert any("slot(s) [11]" in u for u in graph.meta["tflite.unknown"])

@@ -6,7 +6,7 @@ CORE   := $(VENV)/.installed-core
 TEST   := $(VENV)/.installed-test
 DEMO_OUT := build/demo
 
-.PHONY: demo test bench fixtures proto clean
+.PHONY: demo test bench fixtures proto readme clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ proto: $(CORE)
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	$(BIN)/python -m grpc_tools.protoc -Ischemas --python_out=graphtool/formats/graphdef/_proto \
 		schemas/graphtool_graphdef.proto
+
+## readme: regenerate README's transform reference from the registry
+readme: $(CORE)
+	$(BIN)/python scripts/update_readme.py
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache

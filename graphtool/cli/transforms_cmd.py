@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 
 from ..passes import all_passes
 
@@ -13,11 +14,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--format", choices=("graphdef", "tflite"), help="only transforms for this format")
     parser.add_argument("--json", action="store_true", help="print one JSON list")
     parser.add_argument("--verbose", "-v", action="store_true", help="full docs, not only the summary")
+    parser.add_argument("--markdown", action="store_true", help="print the reference as markdown (README's)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     passes = all_passes(args.format)
+    if args.markdown:
+        print(markdown(passes))
+        return 0
     if args.json:
         print(json.dumps([{"name": p.name, "formats": list(p.formats), "guarantee": p.guarantee,
                            "summary": p.summary, "doc": p.doc.strip(),
@@ -36,3 +41,25 @@ def run(args: argparse.Namespace) -> int:
             print(f"    {name} ({type_name}{shown}){': ' + doc if doc else ''}")
         print("    ignore_errors (bool = false)")
     return 0
+
+
+def markdown(passes) -> str:
+    """The transform reference as markdown: one section per transform, from the registry."""
+    lines = []
+    for p in passes:
+        lines.append(f"#### `{p.name}`")
+        lines.append("")
+        lines.append(f"Formats: {', '.join(p.formats)}. Numeric guarantee: {p.guarantee}.")
+        lines.append("")
+        for paragraph in re.split(r"\n\s*\n", p.doc.strip()):
+            lines.append(" ".join(line.strip() for line in paragraph.splitlines()))
+            lines.append("")
+        params = p.parameters()
+        if params:
+            lines.append("| parameter | type | default | meaning |")
+            lines.append("|---|---|---|---|")
+            for name, type_name, default, text in params:
+                shown = "" if default in (None, "", []) else f"`{default}`"
+                lines.append(f"| `{name}` | {type_name} | {shown} | {text} |")
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"

@@ -47,7 +47,7 @@ def markdown(passes) -> str:
     """The transform reference as markdown: one section per transform, from the registry."""
     lines = []
     for p in passes:
-        lines.append(f"#### `{p.name}`")
+        lines.append(f"#### `{p.name}` ({', '.join(p.formats)})")
         lines.append("")
         lines.append(f"Formats: {', '.join(p.formats)}. Numeric guarantee: {p.guarantee}.")
         lines.append("")

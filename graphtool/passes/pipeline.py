@@ -7,7 +7,7 @@ from typing import Any, Iterable
 
 from ..errors import GraphtoolError
 from ..ir import Graph
-from .registry import Context, PassError, get
+from .registry import Context, PassError, all_passes, get
 from .spec import TransformCall, parse
 
 
@@ -64,10 +64,12 @@ def transform(graph: Graph, spec: Spec, inputs: Iterable[str] = (), outputs: Ite
     for call in calls:
         params = dict(call.params)
         ignore = _ignore_errors(call.name, params.pop("ignore_errors", []))
-        transform_pass = get(call.name)
-        if graph.format not in transform_pass.formats and not ignore:
-            raise PassError(f"{call.name} does not work on {graph.format} models "
-                            f"(it supports {', '.join(transform_pass.formats)})")
+        try:
+            transform_pass = get(call.name, graph.format)
+        except PassError:
+            if not ignore or call.name not in {p.name for p in all_passes()}:
+                raise
+            transform_pass = get(call.name)  # runs as a failure that ignore_errors lets pass
         planned.append((call, transform_pass, transform_pass.make_params(params), ignore))
 
     report = TransformReport()

@@ -83,36 +83,46 @@ class Pass:
         return self.params(**values)
 
 
-_REGISTRY: dict[str, Pass] = {}
+_REGISTRY: dict[str, list[Pass]] = {}
 
 
 def register(name: str, params: type = NoParams, formats: tuple[str, ...] = ("graphdef",),
              guarantee: str = "exact") -> Callable:
-    """Register a pass function under its transform name."""
+    """Register a pass function under its transform name. One name may be registered once
+    per format, so a concept shared by GraphDefs and TFLite keeps one name (each format's
+    implementation with its own parameters)."""
     if guarantee not in GUARANTEES:
         raise ValueError(f"guarantee must be one of {GUARANTEES}")
 
     def decorate(function: Callable) -> Callable:
-        if name in _REGISTRY:
-            raise ValueError(f"transform {name!r} registered twice")
-        _REGISTRY[name] = Pass(name, function, params, tuple(formats), guarantee, function.__doc__ or "")
+        taken = [f for p in _REGISTRY.get(name, []) for f in p.formats if f in formats]
+        if taken:
+            raise ValueError(f"transform {name!r} registered twice for {taken[0]}")
+        _REGISTRY.setdefault(name, []).append(
+            Pass(name, function, params, tuple(formats), guarantee, function.__doc__ or ""))
         return function
 
     return decorate
 
 
-def get(name: str) -> Pass:
+def get(name: str, format: str | None = None) -> Pass:
+    """The pass registered as `name` for `format` (any format when None)."""
     _load_all()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
+    if name not in _REGISTRY:
         raise PassError(f"Transform {name!r} not recognized. Known transforms: "
-                        f"{', '.join(sorted(_REGISTRY))}") from None
+                        f"{', '.join(sorted(_REGISTRY))}")
+    candidates = _REGISTRY[name]
+    for candidate in candidates:
+        if format is None or format in candidate.formats:
+            return candidate
+    supported = sorted({f for p in candidates for f in p.formats})
+    raise PassError(f"{name} does not work on {format} models (it supports {', '.join(supported)})")
 
 
 def all_passes(format: str | None = None) -> list[Pass]:
+    """Every registered pass (one entry per name and format group), sorted by name."""
     _load_all()
-    return [p for _, p in sorted(_REGISTRY.items()) if format is None or format in p.formats]
+    return [p for name in sorted(_REGISTRY) for p in _REGISTRY[name] if format is None or format in p.formats]
 
 
 def _load_all() -> None:

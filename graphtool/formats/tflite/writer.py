@@ -58,6 +58,7 @@ class _Writer:
         signatures = self._signatures()
         if signatures is not None:
             model["signature_defs"] = signatures
+        self._metadata(model)
         payload = sum(_data_size(b) for b in self.buffers)
         if external is None:
             external = bool(self.graph.meta.get("tflite.external")) or payload > FLATBUFFER_LIMIT
@@ -183,8 +184,7 @@ class _Writer:
         if 0 < original < len(self.buffers) and users.get(original, 0) == 1:
             self.buffers[original] = {"data": payload}
             return original
-        self.buffers.append({"data": payload})
-        return len(self.buffers) - 1
+        return self._append_buffer(payload)
 
     # -- operators -------------------------------------------------------------------------
     def _operator(self, graph: Graph, node: Node, lookup: dict[int, int]) -> dict:
@@ -234,6 +234,35 @@ class _Writer:
                 return i
         self.opcodes.append(ops.opcode_for(node.op, version))
         return len(self.opcodes) - 1
+
+    # -- metadata --------------------------------------------------------------------------
+    def _metadata(self, model: dict) -> None:
+        """Write graph.meta["metadata"] (name -> bytes) back: changed entries get their
+        buffer rewritten, new ones are appended, removed ones dropped."""
+        wanted = self.graph.meta.get("metadata")
+        if wanted is None:
+            return
+        entries = []
+        for entry in model.get("metadata") or []:
+            name = (entry.get("name") or b"").decode("utf-8", "surrogateescape")
+            if name not in wanted:
+                continue
+            entry = dict(entry)
+            index = int(entry.get("buffer", 0))
+            raw = _raw(self.buffers[index]) if index < len(self.buffers) else None
+            if raw is None or raw.tobytes() != bytes(wanted[name]):
+                entry["buffer"] = self._append_buffer(wanted[name])
+            entries.append(entry)
+        known = {(e.get("name") or b"").decode("utf-8", "surrogateescape") for e in model.get("metadata") or []}
+        for name, data in wanted.items():
+            if name not in known:
+                entries.append({"name": name.encode("utf-8", "surrogateescape"), "buffer": self._append_buffer(data)})
+        if entries or model.get("metadata") is not None:
+            model["metadata"] = entries
+
+    def _append_buffer(self, data: bytes | np.ndarray) -> int:
+        self.buffers.append({"data": data if isinstance(data, np.ndarray) else np.frombuffer(bytes(data), np.uint8)})
+        return len(self.buffers) - 1
 
     # -- signatures ------------------------------------------------------------------------
     def _signatures(self) -> list[dict] | None:

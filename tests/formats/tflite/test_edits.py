@@ -154,3 +154,15 @@ def test_fields_from_a_newer_schema_are_not_dropped_silently():
     assert graphtool.load(dropped).meta["tflite.unknown"] == []
     inputs = [np.zeros((1, 8, 8, 1), np.float32)]
     np.testing.assert_array_equal(run_litert(dropped, inputs)[0], run_litert(path.read_bytes(), inputs)[0])
+
+
+def test_metadata_changes_are_written(tf):
+    path = TFLITE_FIXTURES / "full_int8.tflite"
+    graph = graphtool.load(path)
+    graph.meta["metadata"]["min_runtime_version"] = b"2.10.0".ljust(16, b"\0")
+    graph.meta["metadata"]["graphtool"] = b"hello"
+    del graph.meta["metadata"]["CONVERSION_METADATA"]
+    reread = graphtool.load(tflite.write(graph))
+    assert reread.meta["metadata"] == {"min_runtime_version": b"2.10.0".ljust(16, b"\0"), "graphtool": b"hello"}
+    inputs = [np.zeros((1, 8, 8, 1), np.int8)]
+    np.testing.assert_array_equal(run_litert(tflite.write(graph), inputs)[0], run_litert(path.read_bytes(), inputs)[0])

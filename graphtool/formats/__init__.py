@@ -56,7 +56,7 @@ def load(source: str | os.PathLike | bytes) -> Graph:
         data = _read_file(path)
     try:
         fmt, text = detect(path, data)
-        graph = graphdef.read(data, text=text) if fmt == "graphdef" else tflite.read(data)
+        graph = graphdef.read(data, text=text, source=path) if fmt == "graphdef" else tflite.read(data)
     except FormatError as exc:
         raise exc.with_source(path or "<bytes>") from None
     graph.meta["source"] = path

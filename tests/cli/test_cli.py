@@ -174,3 +174,20 @@ def test_transforms_lists_every_transform():
     remove = next(t for t in data if t["name"] == "remove_nodes")
     assert [p["name"] for p in remove["parameters"]] == ["op", "max_inputs"]
     assert "ignore_errors" in graphtool("transforms").stdout
+
+
+def test_bad_constant_found_when_decoded_still_names_the_file(tmp_path):
+    from graphtool.formats.graphdef._proto import graphtool_graphdef_pb2 as pb
+
+    message = pb.GraphDef()
+    node = message.node.add(name="w", op="Const")
+    node.attr["dtype"].type = 1
+    tensor = node.attr["value"].tensor
+    tensor.dtype = 1
+    tensor.tensor_shape.dim.add().size = 3
+    tensor.tensor_content = b"\0" * 11  # 3 floats need 12 bytes
+    path = tmp_path / "bad_const.pb"
+    path.write_bytes(message.SerializeToString())
+    result = graphtool("inspect", path)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"graphtool: error: {path}: node 0 ('w') attr 'value': tensor_content has 11 bytes")

@@ -18,7 +18,7 @@ from .tensor_proto import shape_from_proto, shape_to_proto, tensor_from_proto, t
 _LIST_FIELDS = ("s", "i", "f", "b", "type", "shape", "tensor", "func")
 
 
-def attr_from_proto(value: pb.AttrValue, where: str) -> Any:
+def attr_from_proto(value: pb.AttrValue, where: str, source: str | None = None) -> Any:
     kind = value.WhichOneof("value")
     if kind == "list":
         filled = [f for f in _LIST_FIELDS if len(getattr(value.list, f))]
@@ -26,13 +26,13 @@ def attr_from_proto(value: pb.AttrValue, where: str) -> Any:
             return RawAttr(value.SerializeToString(deterministic=True))
         if not filled:
             return ()
-        return tuple(_scalar(filled[0], item, where) for item in getattr(value.list, filled[0]))
+        return tuple(_scalar(filled[0], item, where, source) for item in getattr(value.list, filled[0]))
     if kind is None:
         return RawAttr(value.SerializeToString(deterministic=True))
-    return _scalar(kind, getattr(value, kind), where)
+    return _scalar(kind, getattr(value, kind), where, source)
 
 
-def _scalar(kind: str, item: Any, where: str) -> Any:
+def _scalar(kind: str, item: Any, where: str, source: str | None = None) -> Any:
     if kind == "s":
         try:
             return item.decode("utf-8")
@@ -47,7 +47,7 @@ def _scalar(kind: str, item: Any, where: str) -> Any:
     if kind == "shape":
         return TensorShape(shape_from_proto(item))
     if kind == "tensor":
-        return tensor_from_proto(item, "", where)
+        return tensor_from_proto(item, "", where, source)
     if kind == "func":
         return FuncAttr(item.name, {k: attr_from_proto(v, where) for k, v in sorted(item.attr.items())})
     if kind == "placeholder":

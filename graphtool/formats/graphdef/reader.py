@@ -35,7 +35,7 @@ def parse(data: bytes, text: bool) -> pb.GraphDef:
     return message
 
 
-def read(data: bytes, text: bool = False) -> Graph:
+def read(data: bytes, text: bool = False, source: str | None = None) -> Graph:
     """Build the IR from GraphDef bytes. Node order, devices, attrs and every field the IR
     does not model are kept in node/graph meta for the writer."""
     message = parse(data, text)
@@ -55,7 +55,7 @@ def read(data: bytes, text: bool = False) -> Graph:
             raise FormatError("node has no name", where=where)
         if node_def.name in graph:
             raise FormatError(f"duplicate node name {node_def.name!r}", where=where)
-        graph.add_node(_node_from_proto(node_def, where))
+        graph.add_node(_node_from_proto(node_def, where, source))
 
     for index, node_def in enumerate(node_defs):
         where = f"node {index} ({node_def.name!r})"
@@ -88,8 +88,8 @@ def _split_inputs(node_def: pb.NodeDef, where: str) -> tuple[list[Ref], list[str
     return data_inputs, controls
 
 
-def _node_from_proto(node_def: pb.NodeDef, where: str) -> Node:
-    attrs = {key: attr_from_proto(value, f"{where} attr {key!r}") for key, value in node_def.attr.items()}
+def _node_from_proto(node_def: pb.NodeDef, where: str, source: str | None = None) -> Node:
+    attrs = {key: attr_from_proto(value, f"{where} attr {key!r}", source) for key, value in node_def.attr.items()}
     node = Node(node_def.name, node_def.op, attrs,
                 meta={"graphdef.node_def": node_def, "graphdef.attrs_read": dict(attrs),
                       "device": node_def.device})

@@ -60,7 +60,7 @@ def dtype_from_tf(number: int, where: str) -> DType:
         raise FormatError(str(exc), where=where) from None
 
 
-def tensor_from_proto(proto: pb.TensorProto, name: str, where: str) -> Tensor:
+def tensor_from_proto(proto: pb.TensorProto, name: str, where: str, source: str | None = None) -> Tensor:
     """A Tensor whose data is decoded from `proto` on first use."""
     dtype = dtype_from_tf(proto.dtype, where)
     shape = shape_from_proto(proto.tensor_shape)
@@ -72,23 +72,27 @@ def tensor_from_proto(proto: pb.TensorProto, name: str, where: str) -> Tensor:
     if dtype.numpy is not None:
         _check_sizes(proto, dtype, count, shape, where)
     # resource / variant handles have no numpy form: they stay a proto
-    loader = None if dtype.numpy is None else (lambda: decode_values(proto, dtype, shape, where))
+    loader = None if dtype.numpy is None else (lambda: _decode_from(source, proto, dtype, shape, where))
     return Tensor(name, dtype, shape, meta={"graphdef.tensor_proto": proto}, loader=loader)
 
 
+def _decode_from(source: str | None, *args) -> np.ndarray:
+    """Decode on first use; an error then still names the file the tensor came from."""
+    try:
+        return decode_values(*args)
+    except FormatError as exc:
+        raise (exc.with_source(source) if source and not exc.source else exc) from None
+
+
 def _check_sizes(proto: pb.TensorProto, dtype: DType, count: int, shape: tuple, where: str) -> None:
-    """Refuse, when the model is read, value counts that decoding would refuse later."""
-    if proto.tensor_content:
-        if dtype is DType.STRING:
-            raise FormatError("string tensor stored in tensor_content", where=where)
-        if len(proto.tensor_content) != count * dtype.numpy.itemsize:
-            raise FormatError(f"tensor_content has {len(proto.tensor_content)} bytes, shape {list(shape)} of "
-                              f"{dtype} needs {count * dtype.numpy.itemsize}", where=where)
-        return
+    """Refuse, when the model is read, value counts that decoding would refuse later (the
+    length of tensor_content is checked when it is decoded: reading it costs a copy)."""
     field = _VALUE_FIELD.get(dtype)
     if field is None:
         raise FormatError(f"cannot decode {dtype} values", where=where)
     values = len(getattr(proto, field))
+    if not values or proto.tensor_content:  # typed values present: a small tensor, cheap to look at
+        return
     if field in ("scomplex_val", "dcomplex_val"):
         if values % 2:
             raise FormatError(f"{field} has an odd number of parts", where=where)

@@ -185,6 +185,7 @@ def test_bad_constant_found_when_decoded_still_names_the_file(tmp_path):
     tensor = node.attr["value"].tensor
     tensor.dtype = 1
     tensor.tensor_shape.dim.add().size = 3
+    tensor.tensor_shape.dim.add().size = 1  # a weight: inspect reads its values for sparsity
     tensor.tensor_content = b"\0" * 11  # 3 floats need 12 bytes
     path = tmp_path / "bad_const.pb"
     path.write_bytes(message.SerializeToString())

@@ -31,6 +31,7 @@ COLD_REPEATS = 3
 BENCH_DIR = Path(__file__).resolve().parent
 GNU_TIME = shutil.which("time", path="/usr/bin:/bin")
 ANCHOR = "TF GraphDef.FromString + import_graph_def + summary"
+INPUT_FIELDS = ("name", "dtype", "shape")  # what the anchor reports of each input
 
 
 # -- summaries, normalised for comparison ---------------------------------------------------
@@ -38,7 +39,7 @@ ANCHOR = "TF GraphDef.FromString + import_graph_def + summary"
 def from_graphtool(summary: dict[str, Any]) -> dict[str, Any]:
     """The fields of a graphtool Summary (or its --json) that the anchor also computes."""
     return {"num_nodes": summary["num_nodes"],
-            "inputs": summary["inputs"],
+            "inputs": [{key: t[key] for key in INPUT_FIELDS} for t in summary["inputs"]],
             "outputs": [o["name"] for o in summary["outputs"]],
             "ops": summary["ops"],
             "parameters": summary["parameters"]["count"]}

@@ -3,16 +3,19 @@
     python bench/make_models.py            # build the missing ones
     python bench/make_models.py --force    # rebuild all of them
 
-Each model is a frozen GraphDef made with TensorFlow from random (seeded) weights:
-nothing is downloaded. Add a model by adding a builder to MODELS.
+Each model is a frozen GraphDef or a float TFLite flatbuffer made with TensorFlow from
+random (seeded) weights: nothing is downloaded. Add a model by adding a builder to MODELS.
+A frozen GraphDef `NAME.pb` comes with `NAME.json`, its input and output tensor names.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
-from typing import Callable
+from types import ModuleType
+from typing import Callable, NamedTuple
 
 from quiet_tf import import_tensorflow  # sets TF_CPP_MIN_LOG_LEVEL=3 before TensorFlow loads
 
@@ -20,36 +23,136 @@ MODELS_DIR = Path(__file__).resolve().parent / "models"
 SEED = 0
 
 
-def _freeze(model, input_shape: tuple[int | None, ...]) -> bytes:
-    """A Keras model as frozen GraphDef bytes: inference mode, variables as constants."""
+class Frozen(NamedTuple):
+    """A frozen GraphDef's bytes and the names of its input and output tensors."""
+    data: bytes
+    inputs: list[str]
+    outputs: list[str]
+
+
+def _freeze(model, input_shape: tuple[int | None, ...]) -> Frozen:
+    """A Keras model as a frozen GraphDef: inference mode, variables as constants."""
     tf = import_tensorflow()
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     spec = tf.TensorSpec(input_shape, tf.float32, name="input")
     concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
     frozen = convert_variables_to_constants_v2(concrete)
-    return frozen.graph.as_graph_def().SerializeToString(deterministic=True)
+    return Frozen(frozen.graph.as_graph_def().SerializeToString(deterministic=True),
+                  [t.name for t in frozen.inputs], [t.name for t in frozen.outputs])
 
 
-def build_resnet50() -> bytes:
-    """tf_keras ResNet50 with random weights (~100 MB of float32 constants)."""
+def _fresh_keras() -> ModuleType:
+    """tf_keras with a cleared session (layer names restart, whatever was built before)
+    and seeded random weights, so each builder's bytes do not depend on build order."""
     import_tensorflow()
     import tf_keras
 
+    tf_keras.backend.clear_session()
     tf_keras.utils.set_random_seed(SEED)
+    return tf_keras
+
+
+def build_resnet50() -> Frozen:
+    """tf_keras ResNet50 with random weights (~100 MB of float32 constants)."""
+    tf_keras = _fresh_keras()
     model = tf_keras.applications.ResNet50(weights=None)
     return _freeze(model, (None, 224, 224, 3))
 
 
-# file name in MODELS_DIR -> builder returning the file's bytes
-MODELS: dict[str, Callable[[], bytes]] = {
+def _fresh_keras3() -> ModuleType:
+    """Keras 3 (`import keras`, not tf_keras) with a cleared session and seeded weights."""
+    import_tensorflow()
+    import keras
+
+    if not keras.__version__.startswith("3."):
+        raise RuntimeError(f"`import keras` gave Keras {keras.__version__}, not Keras 3 "
+                           "(is TF_USE_LEGACY_KERAS set?)")
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(SEED)
+    return keras
+
+
+def _randomise_batch_norms(model) -> None:
+    """Seeded non-trivial batch-norm parameters, so that folding them changes the weights:
+    gamma and variance uniform(0.5, 1.5), beta and mean normal(0, 0.1)."""
+    import numpy as np
+
+    rng = np.random.default_rng(SEED)
+    for layer in model.layers:
+        if type(layer).__name__ != "BatchNormalization":
+            continue
+        gamma, beta, mean, variance = (w.shape for w in layer.get_weights())
+        layer.set_weights([rng.uniform(0.5, 1.5, gamma).astype(np.float32),
+                           rng.normal(0.0, 0.1, beta).astype(np.float32),
+                           rng.normal(0.0, 0.1, mean).astype(np.float32),
+                           rng.uniform(0.5, 1.5, variance).astype(np.float32)])
+
+
+def build_mobilenetv2() -> Frozen:
+    """Keras 3 MobileNetV2 (224x224, alpha 1.0), random weights and batch-norm statistics."""
+    keras = _fresh_keras3()
+    model = keras.applications.MobileNetV2(weights=None)
+    _randomise_batch_norms(model)
+    return _freeze(model, (None, 224, 224, 3))
+
+
+def _to_tflite(model, input_shape: tuple[int | None, ...]) -> bytes:
+    """A Keras model as float TFLite flatbuffer bytes (TFLiteConverter, no optimizations)."""
+    tf = import_tensorflow()
+    spec = tf.TensorSpec(input_shape, tf.float32, name="input")
+    concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+    return converter.convert()
+
+
+def build_dense_200mb() -> bytes:
+    """tf_keras MLP 2048 -> 4096 -> 4096 -> 4096 -> 2048: ~201 MB of float32 kernels."""
+    tf_keras = _fresh_keras()
+    widths = (4096, 4096, 4096, 2048)
+    inputs = tf_keras.Input((2048,))
+    x = inputs
+    for i, width in enumerate(widths):
+        x = tf_keras.layers.Dense(width, activation="relu" if i < len(widths) - 1 else None)(x)
+    return _to_tflite(tf_keras.Model(inputs, x), (1, 2048))
+
+
+OPS_BLOCKS = 233  # 3 operators each (FULLY_CONNECTED, ADD, TANH): 699 in all
+
+
+def build_ops_700() -> bytes:
+    """tf_keras residual chain on a [1, 16] input: OPS_BLOCKS x (Dense 16 + add + tanh)."""
+    tf, tf_keras = import_tensorflow(), _fresh_keras()
+    inputs = tf_keras.Input((16,))
+    x = inputs
+    for _ in range(OPS_BLOCKS):
+        h = tf_keras.layers.Dense(16, activation="relu")(x)
+        x = tf_keras.layers.Activation(tf.tanh)(tf_keras.layers.Add()([x, h]))
+    return _to_tflite(tf_keras.Model(inputs, x), (1, 16))
+
+
+# file name in MODELS_DIR -> builder returning the file's bytes (with names, for a GraphDef)
+MODELS: dict[str, Callable[[], bytes | Frozen]] = {
     "resnet50_frozen.pb": build_resnet50,
+    "mobilenetv2_frozen.pb": build_mobilenetv2,
+    "dense_200mb.tflite": build_dense_200mb,
+    "ops_700.tflite": build_ops_700,
 }
 
 
 def model_path(name: str) -> Path:
     """Where the model `name` lives (built or not)."""
     return MODELS_DIR / name
+
+
+def names_path(name: str) -> Path:
+    """Where a frozen GraphDef's input and output names live: NAME.json beside NAME.pb."""
+    return model_path(name).with_suffix(".json")
+
+
+def tensor_names(name: str) -> dict[str, list[str]]:
+    """{"inputs": [...], "outputs": [...]}: the tensor names of the built GraphDef `name`."""
+    return json.loads(names_path(name).read_text())
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -59,15 +162,30 @@ def _write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _is_built(name: str) -> bool:
+    """The model exists, and so do its tensor names if it is a GraphDef."""
+    return model_path(name).exists() and (not name.endswith(".pb") or names_path(name).exists())
+
+
+def build(name: str) -> None:
+    """Build the model `name`, and write its tensor names if it is a frozen GraphDef."""
+    built = MODELS[name]()
+    if isinstance(built, Frozen):
+        names = {"inputs": built.inputs, "outputs": built.outputs}
+        _write(names_path(name), (json.dumps(names, indent=2) + "\n").encode())
+        built = built.data
+    _write(model_path(name), built)
+
+
 def ensure_models(force: bool = False, names: list[str] | None = None) -> list[Path]:
     """Build every model in `names` (default: all) that is missing, or all with `force`."""
     MODELS_DIR.mkdir(parents=True, exist_ok=True)
     paths = []
     for name in names or list(MODELS):
         path = model_path(name)
-        if force or not path.exists():
+        if force or not _is_built(name):
             print(f"building {path} ...", file=sys.stderr, flush=True)
-            _write(path, MODELS[name]())
+            build(name)
         print(f"{path}: {path.stat().st_size:,} bytes", file=sys.stderr)
         paths.append(path)
     return paths

@@ -2,7 +2,11 @@
 
 Each benchmark is a module in BENCHMARKS with `run() -> list[dict]`; a row holds
 benchmark, mode, graphtool_s, anchor, anchor_s and ratio (anchor_s / graphtool_s), and
-optionally graphtool_peak_rss_mb / anchor_peak_rss_mb. Add a benchmark by appending its module.
+optionally graphtool_peak_rss_mb / anchor_peak_rss_mb, graphtool_rss_over_baseline_mb /
+anchor_rss_over_baseline_mb (peak minus the RSS after imports; a column when any row of the
+table has them) and `columns`, further {header: formatted value} cells in order. A module
+may also define `notes(rows) -> str`, markdown printed after its tables. The first paragraph
+of its docstring is printed under its first heading. Add a benchmark by appending its module.
 """
 from __future__ import annotations
 
@@ -14,12 +18,14 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Callable
 
+import bench_fold
 import bench_inspect
+import bench_tflite_io
 import graphtool
 
-BENCHMARKS: list[ModuleType] = [bench_inspect]
+BENCHMARKS: list[ModuleType] = [bench_inspect, bench_tflite_io, bench_fold]
 BENCH_DIR = Path(__file__).resolve().parent
 OUTPUT = BENCH_DIR.parent / "BENCHMARKS.md"
 
@@ -57,7 +63,8 @@ def machine() -> dict[str, str]:
             "Python": platform.python_version(),
             "TensorFlow": _version("tensorflow"),
             "protobuf": _version("protobuf"),
-            "graphtool": graphtool.__version__}
+            "graphtool": graphtool.__version__,
+            "Load average at start (1/5/15 min)": "{:.2f} / {:.2f} / {:.2f}".format(*os.getloadavg())}
 
 
 def speedup(ratio: float) -> str:
@@ -67,18 +74,55 @@ def speedup(ratio: float) -> str:
     return f"graphtool is {1 / ratio:.1f}× slower"
 
 
-def _rss(row: Row) -> str:
-    gt, anchor = row.get("graphtool_peak_rss_mb"), row.get("anchor_peak_rss_mb")
+def seconds(value: float) -> str:
+    """Seconds to 3 decimals, or 2 significant digits when that would round to 0.000."""
+    return f"{value:.3f}" if value >= 0.0005 else f"{value:.2g}"
+
+
+def _pair(row: Row, graphtool_key: str, anchor_key: str) -> str:
+    """'graphtool / anchor' megabytes, or '–' when the row lacks them."""
+    gt, anchor = row.get(graphtool_key), row.get(anchor_key)
     return f"{gt:,.0f} / {anchor:,.0f}" if gt and anchor else "–"
+
+
+def _rss(row: Row) -> str:
+    return _pair(row, "graphtool_peak_rss_mb", "anchor_peak_rss_mb")
+
+
+def _rss_over_baseline(row: Row) -> str:
+    return _pair(row, "graphtool_rss_over_baseline_mb", "anchor_rss_over_baseline_mb")
+
+
+def _extra_headers(rows: list[Row]) -> list[str]:
+    """The headers of the rows' `columns`, in order of first appearance."""
+    return list(dict.fromkeys(h for r in rows for h in r.get("columns", {})))
+
+
+Column = tuple[str, str, Callable[[Row], str]]  # header, markdown alignment, cell
+
+
+def _columns(rows: list[Row]) -> list[Column]:
+    """Every column of a table of `rows`: the fixed ones, then the optional ones they use."""
+    columns: list[Column] = [
+        ("Mode", "---", lambda r: r["mode"]),
+        ("graphtool (s)", "--:", lambda r: seconds(r["graphtool_s"])),
+        ("Anchor", "---", lambda r: r["anchor"]),
+        ("Anchor (s)", "--:", lambda r: seconds(r["anchor_s"])),
+        ("Ratio", "---", lambda r: f"**{speedup(r['ratio'])}**"),
+        ("Peak RSS MB (graphtool / anchor)", "--:", _rss)]
+    if any("graphtool_rss_over_baseline_mb" in r for r in rows):
+        columns.append(("Peak − post-import RSS MB (graphtool / anchor)", "--:", _rss_over_baseline))
+    columns += [(header, "---", lambda r, h=header: r.get("columns", {}).get(h, "–"))
+                for header in _extra_headers(rows)]
+    return columns
 
 
 def markdown_table(rows: list[Row]) -> str:
     """One benchmark's rows as a markdown table."""
-    lines = ["| Mode | graphtool (s) | Anchor | Anchor (s) | Ratio | Peak RSS MB (graphtool / anchor) |",
-             "|---|--:|---|--:|---|--:|"]
-    lines += [f"| {r['mode']} | {r['graphtool_s']:.3f} | {r['anchor']} | {r['anchor_s']:.3f} "
-              f"| **{speedup(r['ratio'])}** | {_rss(r)} |" for r in rows]
-    return "\n".join(lines)
+    columns = _columns(rows)
+    lines = [[c[0] for c in columns], [c[1] for c in columns]]
+    lines += [[cell(row) for _, _, cell in columns] for row in rows]
+    return "\n".join("| " + " | ".join(line) + " |" for line in lines)
 
 
 def _by_benchmark(rows: list[Row]) -> dict[str, list[Row]]:
@@ -94,30 +138,37 @@ def _description(module: ModuleType) -> str:
 
 
 def section(module: ModuleType, rows: list[Row]) -> str:
-    """The markdown for one benchmark module: a heading and table per benchmark it ran."""
+    """The markdown for one benchmark module: a heading and table per benchmark it ran,
+    its description under the first heading and its notes, if any, after the tables."""
     parts = []
-    for title, group in _by_benchmark(rows).items():
-        parts += [f"## {title}", "", _description(module), "", markdown_table(group), ""]
+    for index, (title, group) in enumerate(_by_benchmark(rows).items()):
+        parts += [f"## {title}", ""]
+        parts += [_description(module), ""] if index == 0 else []
+        parts += [markdown_table(group), ""]
+    notes = getattr(module, "notes", None)
+    if notes is not None:
+        parts += [notes(rows), ""]
     return "\n".join(parts)
 
 
-def render(results: list[tuple[ModuleType, list[Row]]]) -> str:
-    """The whole BENCHMARKS.md."""
+def render(results: list[tuple[ModuleType, list[Row]]], host: dict[str, str] | None = None) -> str:
+    """The whole BENCHMARKS.md; `host` is machine() as taken before the runs (default: now)."""
     head = ["# Benchmarks", "",
             "Generated by `make bench` (`bench/run.py`); do not edit by hand. Every ratio is "
             "anchor seconds / graphtool seconds, both measured in the same run; models are "
             "built by `bench/make_models.py` into `bench/models/` (not committed).", "",
-            *[f"- **{key}**: {value}" for key, value in machine().items()], ""]
+            *[f"- **{key}**: {value}" for key, value in (host or machine()).items()], ""]
     return "\n".join(head + [section(module, rows) for module, rows in results])
 
 
 def main() -> int:
     ensure_models()
+    host = machine()
     results = []
     for module in BENCHMARKS:
         print(f"running {module.__name__} ...", file=sys.stderr, flush=True)
         results.append((module, module.run()))
-    text = render(results)
+    text = render(results, host)
     OUTPUT.write_text(text)
     print(text)
     print(f"wrote {OUTPUT}", file=sys.stderr)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import mmap
 import struct
+from dataclasses import dataclass
 from typing import Any
 
 import flatbuffers
@@ -150,6 +151,13 @@ class Decoder:
                 for i in range(count)]
 
 
+@dataclass(frozen=True)
+class _Plan:
+    num_slots: int
+    children: tuple[Field, ...]
+    slots: tuple[tuple[Field, Any, Any], ...]
+
+
 class Encoder:
     """Packs dicts (as Decoder makes them) into a flatbuffer with flatbuffers.Builder.
 
@@ -167,6 +175,7 @@ class Encoder:
         self.builder.Bytes = mmap.mmap(-1, size) if size >= self.HOLE_BYTES else bytearray(size)
         self.builder.head = size
         self.holes: list[tuple[int, np.ndarray]] = []  # (offset from the end, data)
+        self._plans: dict[str, _Plan] = {}
 
     def finish(self, root: dict[str, Any], table: str, identifier: bytes = b"TFL3") -> list:
         """The finished flatbuffer as consecutive byte chunks (views, no copies)."""
@@ -184,30 +193,37 @@ class Encoder:
         return parts
 
     def table(self, value: dict[str, Any], name: str) -> int:
-        table = self.schema.tables[name]
+        plan = self._plans.get(name) or self._plan(name)
         b = self.builder
-        children: dict[str, int] = {}
-        for field in table.fields:
-            if field.kind == "scalar" or value.get(field.name) is None:
-                continue
-            children[field.name] = self._child(value, field)
-        b.StartObject(table.num_slots)
-        for field in table.fields:
-            if field.kind == "scalar":
-                self._scalar_slot(field, value.get(field.name, field.default))
-            elif field.name in children:
-                b.PrependUOffsetTRelativeSlot(field.slot, children[field.name], 0)
+        children: dict[int, int] = {}
+        for field in plan.children:
+            if value.get(field.name) is not None:
+                children[field.slot] = self._child(value, field)
+        b.StartObject(plan.num_slots)
+        for field, prepend, convert in plan.slots:
+            if prepend is None:
+                offset = children.get(field.slot)
+                if offset is not None:
+                    b.PrependUOffsetTRelativeSlot(field.slot, offset, 0)
+            else:
+                prepend(b, field.slot, convert(value.get(field.name, field.default)), field.default)
         return b.EndObject()
 
-    def _scalar_slot(self, field: Field, item: Any) -> None:
-        b, slot, default = self.builder, field.slot, field.default
-        kind = field.type
-        if kind == "bool":
-            b.PrependBoolSlot(slot, bool(item), default)
-        elif kind in ("float32", "float64"):
-            getattr(b, "PrependFloat32Slot" if kind == "float32" else "PrependFloat64Slot")(slot, float(item), default)
-        else:
-            getattr(b, f"Prepend{kind.capitalize()}Slot")(slot, int(item), default)
+    def _plan(self, name: str) -> "_Plan":
+        """How to pack one table: its non-scalar fields, then every slot in field order with
+        the builder method (None for offsets) and the Python conversion for scalars."""
+        table = self.schema.tables[name]
+        slots = []
+        for field in table.fields:
+            if field.kind != "scalar":
+                slots.append((field, None, None))
+            else:
+                method = "PrependBoolSlot" if field.type == "bool" else f"Prepend{field.type.capitalize()}Slot"
+                convert = bool if field.type == "bool" else float if field.type.startswith("float") else int
+                slots.append((field, getattr(flatbuffers.Builder, method), convert))
+        plan = _Plan(table.num_slots, tuple(f for f in table.fields if f.kind != "scalar"), tuple(slots))
+        self._plans[name] = plan
+        return plan
 
     def _child(self, value: dict[str, Any], field: Field) -> int:
         item = value[field.name]

@@ -6,24 +6,15 @@ import pytest
 import graphtool
 
 from ..conftest import graphdef_fixture_paths
+from ..tf_runtime import import_graph, parse_graph_def
 
 NOT_OUTPUTS = {"Const", "Assign", "NoOp", "Placeholder"}
 
 
 def tensorflow_summary(tf, path):
     """Import the GraphDef into a tf.Graph and read inputs/outputs/ops off TensorFlow."""
-    graph_def = tf.compat.v1.GraphDef()
-    data = path.read_bytes()
-    if path.suffix == ".pbtxt":
-        from google.protobuf import text_format
-
-        text_format.Parse(data.decode(), graph_def)
-    else:
-        graph_def.ParseFromString(data)
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.graph_util.import_graph_def(graph_def, name="")
-    ops = graph.get_operations()
+    graph_def = parse_graph_def(tf.compat.v1.GraphDef, path.read_bytes(), text=path.suffix == ".pbtxt")
+    ops = import_graph(tf, graph_def).get_operations()
     inputs = []
     for op in ops:
         if op.type == "Placeholder":

@@ -12,14 +12,9 @@ import graphtool
 from graphtool.formats import graphdef
 from graphtool.passes import PassError, transform
 
+from ..tf_runtime import run_graphdef
+
 DEFAULTED = ("dilations", "explicit_paddings", "use_cudnn_on_gpu", "data_format")
-
-
-def run(tf, data: bytes, feeds: dict, fetches: list[str]) -> list[np.ndarray]:
-    with tf.Graph().as_default() as graph:
-        tf.graph_util.import_graph_def(tf.compat.v1.GraphDef.FromString(data), name="")
-        with tf.compat.v1.Session(graph=graph) as session:
-            return session.run(fetches, feeds)
 
 
 def conv_graph(tf) -> bytes:
@@ -49,8 +44,8 @@ def test_removed_defaults_come_back(tf):
     assert after["leaky"].attr["alpha"].f == pytest.approx(0.2)
     assert report.passes[0].stats["added"] == len(DEFAULTED) + 1
     feeds = {"x:0": np.random.default_rng(1).standard_normal((1, 5, 5, 2)).astype(np.float32)}
-    np.testing.assert_array_equal(run(tf, graphdef.write(graph), feeds, ["out:0"])[0],
-                                  run(tf, original, feeds, ["out:0"])[0])
+    np.testing.assert_array_equal(run_graphdef(tf, graphdef.write(graph), feeds, ["out:0"])[0],
+                                  run_graphdef(tf, original, feeds, ["out:0"])[0])
 
 
 def test_present_attrs_are_not_touched(tf):

@@ -2,44 +2,22 @@
 Concat (axis first, no Tidx), and both graphs give identical outputs in a Session."""
 from __future__ import annotations
 
-from collections import Counter
 from typing import Callable
 
 import numpy as np
 import pytest
 
-import graphtool
-from graphtool.formats import graphdef
-from graphtool.passes import transform
-
-
-def values(shape, seed=0) -> np.ndarray:
-    return np.random.default_rng(seed).uniform(-1, 1, shape).astype(np.float32)
-
-
-def run(tf, data: bytes, feeds: dict, fetches: list[str]) -> list[np.ndarray]:
-    with tf.Graph().as_default() as graph:
-        tf.graph_util.import_graph_def(tf.compat.v1.GraphDef.FromString(data), name="")
-        with tf.compat.v1.Session(graph=graph) as session:
-            return session.run(fetches, feeds)
+from ..tf_runtime import transform_graphdef, transform_placeholder_graph
+from ._graphs import values
 
 
 def backport(tf, body: Callable, extra_feeds: dict | None = None):
     """Build `body(a, b)`, backport, check outputs are identical in TF; returns (stats, op
     counts, output GraphDef)."""
-    with tf.Graph().as_default() as built:
-        a = tf.compat.v1.placeholder(tf.float32, (2, 3, 4), name="a")
-        b = tf.compat.v1.placeholder(tf.float32, (2, 3, 4), name="b")
-        out = tf.identity(body(a, b), name="out")
-    original = built.as_graph_def().SerializeToString()
-    graph = graphtool.load(original)
-    report = transform(graph, "backport_concatv2", inputs=["a", "b"], outputs=["out"])
-    written = graphdef.write(graph)
-    feeds = {"a:0": values((2, 3, 4), 1), "b:0": values((2, 3, 4), 2), **(extra_feeds or {})}
-    want, got = run(tf, original, feeds, ["out:0"])[0], run(tf, written, feeds, ["out:0"])[0]
-    np.testing.assert_array_equal(got, want)
-    graph_def = tf.compat.v1.GraphDef.FromString(written)
-    return report.passes[0].stats, Counter(n.op for n in graph_def.node), graph_def
+    feeds = {"a:0": values((2, 3, 4), seed=1), "b:0": values((2, 3, 4), seed=2), **(extra_feeds or {})}
+    result = transform_placeholder_graph(tf, body, "backport_concatv2", {"a": (2, 3, 4), "b": (2, 3, 4)}, feeds,
+                                         exact=True)
+    return result.stats, result.ops, result.graph_def
 
 
 def concat_node(graph_def):
@@ -88,8 +66,6 @@ def test_control_inputs_and_device_stay(tf):
         axis = tf.constant(0, name="axis")
         with tf.control_dependencies([tf.no_op(name="first")]), tf.device("/device:CPU:0"):
             tf.concat([a, a], axis, name="cat")
-    graph = graphtool.load(built.as_graph_def().SerializeToString())
-    transform(graph, "backport_concatv2")
-    node = concat_node(tf.compat.v1.GraphDef.FromString(graphdef.write(graph)))
+    node = concat_node(transform_graphdef(tf, built.as_graph_def().SerializeToString(), "backport_concatv2").graph_def)
     assert node.input[-1] == "^first"
     assert node.device == "/device:CPU:0"

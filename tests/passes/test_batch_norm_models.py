@@ -7,19 +7,12 @@ import graphtool
 from graphtool.formats import graphdef
 
 from ..model_zoo import frozen_model
+from ..tf_runtime import run_graphdef
 
 PIPELINE = ("remove_nodes(op=Identity, op=CheckNumerics) fold_constants(ignore_errors=true) "
             "fold_batch_norms fold_old_batch_norms strip_unused_nodes sort_by_execution_order")
 BATCH_NORM_OPS = {"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3", "BatchNormWithGlobalNormalization"}
 COMPUTE_OPS = {"Conv2D", "DepthwiseConv2dNative", "MatMul"}
-
-
-def run_tf(tf, data: bytes, input_name: str, output_name: str, x: np.ndarray) -> np.ndarray:
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.graph_util.import_graph_def(tf.compat.v1.GraphDef.FromString(data), name="")
-    with tf.compat.v1.Session(graph=graph) as session:
-        return session.run(output_name, {input_name: x})
 
 
 def batch_norms_after_compute(graph) -> list[str]:
@@ -63,6 +56,6 @@ def test_pipeline_folds_every_batch_norm_and_keeps_outputs(tf, kind, record_prop
           {p.name: p.stats for p in report.passes})
     x = np.random.default_rng(0).uniform(-1, 1, (2, *graph.node(input_name.split(':')[0]).outputs[0].shape[1:]))
     x = x.astype(np.float32)
-    before = run_tf(tf, path.read_bytes(), input_name, output_name, x)
-    after = run_tf(tf, graphdef.write(graph), input_name, output_name, x)
+    before = run_graphdef(tf, path.read_bytes(), {input_name: x}, output_name)
+    after = run_graphdef(tf, graphdef.write(graph), {input_name: x}, output_name)
     np.testing.assert_allclose(after, before, rtol=1e-4, atol=1e-6)

@@ -6,41 +6,17 @@ from __future__ import annotations
 from collections import Counter
 from typing import Callable
 
-import numpy as np
 import pytest
 
-import graphtool
-from graphtool.formats import graphdef
-from graphtool.passes import transform
+from ._graphs import transform_one_input, values
 
 TOL = 1e-5
 
 
-def values(shape, seed=0) -> np.ndarray:
-    return np.random.default_rng(seed).uniform(-1, 1, shape).astype(np.float32)
-
-
-def run(tf, data: bytes, feeds: dict, fetches: list[str]) -> list[np.ndarray]:
-    with tf.Graph().as_default() as graph:
-        tf.graph_util.import_graph_def(tf.compat.v1.GraphDef.FromString(data), name="")
-        with tf.compat.v1.Session(graph=graph) as session:
-            return session.run(fetches, feeds)
-
-
 def flatten(tf, body: Callable, input_shape=(2, 9, 9, 3)):
     """Build `body(x)`, flatten it, compare both in TF; returns (stats, output GraphDef)."""
-    with tf.Graph().as_default() as built:
-        x = tf.compat.v1.placeholder(tf.float32, input_shape, name="x")
-        out = tf.identity(body(x), name="out")
-    original = built.as_graph_def().SerializeToString()
-    graph = graphtool.load(original)
-    report = transform(graph, "flatten_atrous_conv", inputs=["x"], outputs=["out"])
-    flattened = graphdef.write(graph)
-    feeds = {"x:0": values(input_shape, seed=3)}
-    want, got = run(tf, original, feeds, [out.name])[0], run(tf, flattened, feeds, [out.name])[0]
-    assert got.shape == want.shape
-    np.testing.assert_allclose(got, want, rtol=0, atol=TOL)
-    return report.passes[0].stats, tf.compat.v1.GraphDef.FromString(flattened)
+    stats, _, graph_def = transform_one_input(tf, body, "flatten_atrous_conv", input_shape, TOL)
+    return stats, graph_def
 
 
 def node_by_op(graph_def, op: str):

@@ -5,7 +5,6 @@ plus the Mul/Add form tf.nn.batch_normalization and Keras 3 emit, which GTT does
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -16,54 +15,17 @@ from graphtool.formats import graphdef
 from graphtool.passes import transform
 
 from ..conftest import GRAPHDEF_FIXTURES, graphdef_manifest
+from ..tf_runtime import Transformed, run_graphdef
+from ._graphs import conv_input, fold_and_compare, same_conv, values
 
 TOL = 1e-5
 BN_FORM_OPS = {"Mul", "Add", "AddV2", "Sub", "Rsqrt"}
 
 
-def values(shape, low=-1.0, high=1.0, seed=0) -> np.ndarray:
-    return np.random.default_rng(seed).uniform(low, high, shape).astype(np.float32)
-
-
-@dataclass
-class Folded:
-    stats: dict
-    ops: Counter
-    graph: graphtool.ir.Graph
-
-
-def _run(tf, data: bytes, feeds: dict, outputs: list[str]) -> list[np.ndarray]:
-    graph_def = tf.compat.v1.GraphDef.FromString(data)
-    with tf.Graph().as_default() as graph:
-        tf.graph_util.import_graph_def(graph_def, name="")
-        with tf.compat.v1.Session(graph=graph) as session:
-            return session.run(outputs, feeds)
-
-
-def check(tf, body: Callable, tol: float = TOL, spec: str = "fold_batch_norms") -> Folded:
+def check(tf, body: Callable, tol: float = TOL, spec: str = "fold_batch_norms") -> Transformed:
     """Build `body()` (it returns the output tensors), fold with `spec`, run both in
     TensorFlow and compare at `tol` (absolute, as GTT's ExpectTensorNear)."""
-    with tf.Graph().as_default() as built:
-        outputs = body()
-    outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-    graph_def = built.as_graph_def()
-    names = [t.name for t in outputs]
-    feeds = {f"{n.name}:0": values([d.size for d in n.attr["shape"].shape.dim], -2, 2, seed=7)
-             for n in graph_def.node if n.op == "Placeholder"}
-    original = graph_def.SerializeToString()
-    graph = graphtool.load(original)
-    report = transform(graph, spec, inputs=[k.split(":")[0] for k in feeds], outputs=[n.split(":")[0] for n in names])
-    folded = graphdef.write(graph)
-    expected, actual = _run(tf, original, feeds, names), _run(tf, folded, feeds, names)
-    for want, got in zip(expected, actual):
-        assert got.shape == want.shape
-        np.testing.assert_allclose(got, want, rtol=0, atol=tol)
-    ops = Counter(n.op for n in tf.compat.v1.GraphDef.FromString(folded).node)
-    return Folded(report.passes[-1].stats, ops, graph)
-
-
-def conv_input(tf, shape=(2, 6, 6, 3)):
-    return tf.compat.v1.placeholder(tf.float32, shape, name="input")
+    return fold_and_compare(tf, body, tol, spec)
 
 
 def batch_normalization(tf, x, channels: int, shape=None, name: str = "output"):
@@ -137,11 +99,7 @@ def test_batch_normalization_after_conv(tf):
 @pytest.mark.parametrize("depthwise", [False, True])
 def test_bias_add_then_batch_normalization(tf, depthwise):
     def body():
-        x = conv_input(tf)
-        if depthwise:
-            conv = tf.nn.depthwise_conv2d(x, tf.constant(values((3, 3, 3, 2))), [1, 1, 1, 1], "SAME")
-        else:
-            conv = tf.nn.conv2d(x, tf.constant(values((3, 3, 3, 4))), 1, "SAME")
+        conv = same_conv(tf, conv_input(tf), depthwise, multiplier=2)
         channels = conv.shape[-1]
         return batch_normalization(tf, tf.nn.bias_add(conv, tf.constant(values(channels, seed=8))), channels)
 
@@ -163,7 +121,7 @@ def test_dense_then_batch_normalization(tf):
 @pytest.mark.parametrize("offset_op", ["sub", "bias_add"])
 def test_mul_then_sub_or_bias_add_offset(tf, offset_op):
     def body():
-        conv = tf.nn.conv2d(conv_input(tf), tf.constant(values((3, 3, 3, 4))), 1, "SAME")
+        conv = same_conv(tf, conv_input(tf))
         scaled = tf.multiply(tf.constant(values(4, 0.5, 2, seed=9)), conv)  # constant first
         offset = tf.constant(values(4, seed=10))
         if offset_op == "sub":
@@ -212,7 +170,7 @@ def test_weights_through_identity_and_concat_of_two_convs(tf):
 
 def test_mul_used_elsewhere_still_folds_alone(tf):
     def body():
-        conv = tf.nn.conv2d(conv_input(tf), tf.constant(values((3, 3, 3, 4))), 1, "SAME")
+        conv = same_conv(tf, conv_input(tf))
         scaled = tf.multiply(conv, tf.constant(values(4, 0.5, 2, seed=9)), name="scaled")
         return [tf.add(scaled, tf.constant(values(4, seed=10)), name="output"), tf.nn.relu(scaled)]
 
@@ -231,6 +189,6 @@ def test_keras3_fixture_with_weights_through_identity(tf):
     ops = Counter(n.op for n in graph)
     assert not {"Rsqrt", "Mul", "Sub", "AddV2", "Squeeze", "Reshape"} & set(ops)
     feeds = {entry["inputs"][0]: values((3, 8, 8, 1), seed=11)}
-    expected = _run(tf, data, feeds, entry["outputs"])
-    actual = _run(tf, graphdef.write(graph), feeds, entry["outputs"])
+    expected = run_graphdef(tf, data, feeds, entry["outputs"])
+    actual = run_graphdef(tf, graphdef.write(graph), feeds, entry["outputs"])
     np.testing.assert_allclose(actual[0], expected[0], rtol=1e-4, atol=1e-7)

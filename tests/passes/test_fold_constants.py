@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections import Counter
-from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -24,24 +21,9 @@ from graphtool.passes import transform
 from graphtool.passes.transforms._folding import KERNELS, EvalError, Unsupported, Value
 
 from ..conftest import GRAPHDEF_FIXTURES, graphdef_manifest
+from ..tf_runtime import Transformed, build_graphdef, transform_and_compare
 
 RTOL = 1e-5
-
-
-@dataclass
-class Folded:
-    stats: dict
-    ops: Counter
-    graph: graphtool.ir.Graph
-    data: bytes
-
-
-def _run(tf, data: bytes, feeds: dict, fetches: list[str]) -> list[np.ndarray]:
-    graph_def = tf.compat.v1.GraphDef.FromString(data)
-    with tf.Graph().as_default() as graph:
-        tf.graph_util.import_graph_def(graph_def, name="")
-        with tf.compat.v1.Session(graph=graph) as session:
-            return session.run(fetches, feeds)
 
 
 def _random_feeds(graph_def, seed: int = 0, batch: int = 2) -> dict[str, np.ndarray]:
@@ -55,29 +37,11 @@ def _random_feeds(graph_def, seed: int = 0, batch: int = 2) -> dict[str, np.ndar
 
 
 def fold_and_compare(tf, data: bytes, fetches: list[str], spec: str = "fold_constants",
-                     feeds: dict | None = None, declare: bool = True) -> Folded:
+                     feeds: dict | None = None, declare: bool = True) -> Transformed:
     """Fold `data` with `spec`, run both graphs in TensorFlow and compare at RTOL."""
-    graph_def = tf.compat.v1.GraphDef.FromString(data)
-    feeds = _random_feeds(graph_def) if feeds is None else feeds
-    graph = graphtool.load(data)
-    inputs = [k.split(":")[0] for k in feeds] if declare else []
-    outputs = [f.split(":")[0] for f in fetches] if declare else []
-    report = transform(graph, spec, inputs=inputs, outputs=outputs)
-    folded = graphdef.write(graph)
-    expected, actual = _run(tf, data, feeds, fetches), _run(tf, folded, feeds, fetches)
-    for want, got in zip(expected, actual):
-        assert got.shape == want.shape and got.dtype == want.dtype
-        np.testing.assert_allclose(got, want, rtol=RTOL, atol=0)
-    ops = Counter(n.op for n in tf.compat.v1.GraphDef.FromString(folded).node)
-    return Folded(report.passes[-1].stats, ops, graph, folded)
-
-
-def build(tf, body: Callable) -> tuple[bytes, list[str]]:
-    """Run `body()` in a fresh tf.Graph; returns the GraphDef bytes and the fetch names."""
-    with tf.Graph().as_default() as built:
-        outputs = body()
-    outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-    return built.as_graph_def().SerializeToString(), [t.name for t in outputs]
+    feeds = _random_feeds(tf.compat.v1.GraphDef.FromString(data)) if feeds is None else feeds
+    undeclared = {} if declare else {"inputs": [], "outputs": []}
+    return transform_and_compare(tf, data, spec, feeds, fetches, rtol=RTOL, atol=0, same_dtype=True, **undeclared)
 
 
 def iota(width: int, start: float = 1.0) -> np.ndarray:
@@ -95,7 +59,7 @@ def test_simple_add(tf):
         placeholder = tf.compat.v1.placeholder(tf.float32, [100], name="placeholder_expect_remains")
         return tf.multiply(add, placeholder, name="output_expect_remains")
 
-    data, fetches = build(tf, body)
+    data, fetches = build_graphdef(tf, body)
     result = fold_and_compare(tf, data, fetches)
     names = {n.name: n.op for n in result.graph}
     assert "a_expect_removed" not in names and "b_expect_removed" not in names
@@ -116,7 +80,7 @@ def test_exclude_op_and_exclude_node(tf):
         other = tf.raw_ops.Sub(x=c, y=tf.constant(1.0), name="other")
         return tf.identity(x * scaled + other, name="output")
 
-    data, fetches = build(tf, body)
+    data, fetches = build_graphdef(tf, body)
     by_op = fold_and_compare(tf, data, fetches, spec="fold_constants(exclude_op=AddV2)")
     ops = {n.name: n.op for n in by_op.graph}
     assert ops["summed"] == "AddV2" and ops["scaled"] == "Mul" and ops["other"] == "Const"
@@ -141,7 +105,7 @@ def test_max_constant_size(tf):
         big_scaled = tf.raw_ops.Mul(x=big, y=tf.constant(4.0), name="big_scaled")
         return tf.identity(x * big_scaled + tf.reduce_sum(small), name="output")
 
-    data, fetches = build(tf, body)
+    data, fetches = build_graphdef(tf, body)
     limited = fold_and_compare(tf, data, fetches, spec="fold_constants(max_constant_size_in_bytes=4000)")
     assert limited.graph.node("big_scaled").op == "Const" and "big" not in limited.graph  # 4000 is not over 4000
     limited = fold_and_compare(tf, data, fetches, spec="fold_constants(max_constant_size_in_bytes=3999)")
@@ -161,7 +125,7 @@ def test_identity_chains_collapse_into_one_const(tf):
             value = tf.identity(value, name=f"id_{i}")
         return tf.multiply(x, value, name="output")
 
-    data, fetches = build(tf, body)
+    data, fetches = build_graphdef(tf, body)
     result = fold_and_compare(tf, data, fetches)
     assert "Identity" not in result.ops
     assert [n.name for n in result.graph if n.op == "Const"] == ["id_2"]
@@ -180,7 +144,7 @@ def test_remove_only_the_constants_left_behind(tf):
         folded = tf.raw_ops.AddV2(x=a, y=b, name="folded")
         return tf.identity(x * folded + x * b, name="output")
 
-    data, fetches = build(tf, body)
+    data, fetches = build_graphdef(tf, body)
     result = fold_and_compare(tf, data, fetches)
     names = {n.name for n in result.graph}
     assert "a" not in names and {"b", "unused", "folded"} <= names
@@ -201,7 +165,7 @@ def test_shape_of_fully_known_placeholder(tf):
         ones = tf.raw_ops.Fill(dims=shape, value=tf.constant(1.0), name="ones")
         return tf.identity(flat * size + rank, name="output"), tf.multiply(x, ones, name="output2")
 
-    data, fetches = build(tf, body)
+    data, fetches = build_graphdef(tf, body)
     result = fold_and_compare(tf, data, fetches)
     ops = {n.name: n.op for n in result.graph}
     for name in ("shape", "first", "target", "size", "size_f", "rank", "rank_f", "ones"):
@@ -219,7 +183,7 @@ def test_shape_of_partly_known_placeholder_does_not_fold_but_rank_does(tf):
         rank = tf.raw_ops.Rank(input=x, name="rank")
         return tf.identity(tf.cast(tf.reduce_prod(shape), tf.float32) + tf.cast(rank, tf.float32), name="output")
 
-    data, fetches = build(tf, body)
+    data, fetches = build_graphdef(tf, body)
     result = fold_and_compare(tf, data, fetches)
     ops = {n.name: n.op for n in result.graph}
     assert ops["shape"] == "Shape" and "Rank" not in result.ops and result.stats["folded_ops"] == {"Rank": 1, "Cast": 1}
@@ -245,7 +209,7 @@ def test_strided_slice_masks(tf):
             outs.append(tf.identity(tf.reduce_sum(sliced) * x, name=f"output_{i}"))
         return outs
 
-    data, fetches = build(tf, body)
+    data, fetches = build_graphdef(tf, body)
     result = fold_and_compare(tf, data, fetches)
     assert "StridedSlice" not in result.ops and result.stats["folded_ops"]["StridedSlice"] == 3
 
@@ -263,7 +227,7 @@ def test_control_dependencies_move_onto_the_constant(tf):
             summed = tf.raw_ops.AddV2(x=gated, y=plain, name="summed")
         return tf.multiply(x, summed, name="output")
 
-    data, fetches = build(tf, body)
+    data, fetches = build_graphdef(tf, body)
     result = fold_and_compare(tf, data, fetches)
     assert result.graph.node("summed").op == "Const"
     assert result.graph.control_inputs_of("summed") == ["gate"]
@@ -280,7 +244,7 @@ def test_constants_other_nodes_colocate_with_stay(tf):
             near = tf.identity(x, name="near")
         return tf.multiply(near, tf.raw_ops.AddV2(x=w, y=w, name="twice"), name="output")
 
-    data, fetches = build(tf, body)
+    data, fetches = build_graphdef(tf, body)
     result = fold_and_compare(tf, data, fetches)  # imports and runs in TensorFlow
     assert result.graph.node("twice").op == "Const" and "w" in result.graph
     assert result.graph.node("near").attrs["_class"] == ("loc:@w",)
@@ -292,7 +256,7 @@ def test_declared_inputs_are_not_constants(tf):
         c = tf.constant(np.float32([1, 2]), name="c")
         return tf.raw_ops.Mul(x=c, y=tf.constant(np.float32(2)), name="output")
 
-    data, fetches = build(tf, body)
+    data, fetches = build_graphdef(tf, body)
     graph = graphtool.load(data)
     report = transform(graph, "fold_constants", inputs=["c"], outputs=["output"])
     assert graph.node("output").op == "Mul" and report.passes[0].stats["folded"] == 0
@@ -313,7 +277,7 @@ def test_tensorflow_fallback_and_use_tensorflow_false(tf):
         bias = tf.raw_ops.AddV2(x=parts[0], y=parts[2], name="bias")
         return tf.identity(tf.matmul(x, product) + bias + parts[1], name="output")
 
-    data, fetches = build(tf, body)
+    data, fetches = build_graphdef(tf, body)
     with_tf = fold_and_compare(tf, data, fetches)
     assert with_tf.stats["by_tensorflow"] == 2 and with_tf.stats["folded"] == 3
     assert with_tf.ops["MatMul"] == 1 and "Unpack" not in with_tf.ops  # only x's MatMul computes
@@ -332,7 +296,7 @@ def test_stateful_ops_and_placeholders_with_default_stay(tf):
         default = tf.compat.v1.placeholder_with_default(tf.constant(np.float32([1, 2, 3])), [3], name="default")
         return tf.identity(x + 0 * noise + default, name="output")
 
-    data, fetches = build(tf, body)
+    data, fetches = build_graphdef(tf, body)
     result = fold_and_compare(tf, data, fetches)
     ops = {n.name: n.op for n in result.graph}
     assert ops["noise"] == "RandomUniform" and ops["default"] == "PlaceholderWithDefault"
@@ -344,9 +308,7 @@ def test_clear_output_shapes(tf):
         x = tf.compat.v1.placeholder(tf.float32, [2], name="x")
         return tf.multiply(x, tf.raw_ops.AddV2(x=tf.constant(1.0), y=tf.constant(2.0)), name="output")
 
-    with tf.Graph().as_default() as built:
-        fetches = [body().name]
-    data = built.as_graph_def(add_shapes=True).SerializeToString()
+    data, fetches = build_graphdef(tf, body, add_shapes=True)
     cleared = fold_and_compare(tf, data, fetches)
     assert cleared.stats["output_shapes_cleared"] >= 2
     assert not any("_output_shapes" in n.attrs for n in cleared.graph)
@@ -362,7 +324,7 @@ def test_no_declared_outputs_keeps_folded_names_for_consumers(tf):
         scale = tf.raw_ops.Rsqrt(x=tf.constant(np.float32([4, 16])), name="scale")
         return tf.multiply(x, scale, name="output")
 
-    data, fetches = build(tf, body)
+    data, fetches = build_graphdef(tf, body)
     result = fold_and_compare(tf, data, fetches, declare=False)
     assert result.graph.node("scale").op == "Const" and result.stats["folded"] == 1
 
@@ -443,7 +405,7 @@ def numpy_kernel_graph(tf):
         rank = tf.raw_ops.Cast(x=tf.raw_ops.Rank(input=packed), DstT=tf.float32)
         return tf.identity(x * packed[1] + filled * rank, name="output")
 
-    return build(tf, body)
+    return build_graphdef(tf, body)
 
 
 def test_numpy_path_does_not_import_tensorflow(tf, tmp_path):

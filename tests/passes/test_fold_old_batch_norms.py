@@ -5,7 +5,6 @@ what upstream does not fold (V2/V3, MatMul, BiasAdd in between, NCHW) and the fi
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -16,13 +15,11 @@ from graphtool.formats import graphdef
 from graphtool.passes import transform
 
 from ..conftest import GRAPHDEF_FIXTURES, graphdef_manifest
+from ..tf_runtime import Transformed, run_graphdef
+from ._graphs import conv_input, fold_and_compare, same_conv, values
 
 BN_OPS = {"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3", "BatchNormWithGlobalNormalization"}
 FUSED_TOL = 2e-5
-
-
-def values(shape, low=-1.0, high=1.0, seed=0) -> np.ndarray:
-    return np.random.default_rng(seed).uniform(low, high, shape).astype(np.float32)
 
 
 def bn_params(tf, channels: int, seed: int = 1) -> dict:
@@ -43,50 +40,11 @@ def fused(tf, x, op: str = "FusedBatchNormV3", data_format: str = "NHWC", channe
                                    is_training=is_training, name=name)[0]
 
 
-@dataclass
-class Folded:
-    stats: dict
-    ops: Counter
-    graph: graphtool.ir.Graph
-    nodes_before: int
-
-
-def _run(tf, data: bytes, feeds: dict, outputs: list[str]) -> list[np.ndarray]:
-    graph_def = tf.compat.v1.GraphDef.FromString(data)
-    with tf.Graph().as_default() as graph:
-        tf.graph_util.import_graph_def(graph_def, name="")
-        with tf.compat.v1.Session(graph=graph) as session:
-            return session.run(outputs, feeds)
-
-
 def check(tf, body: Callable, tol: float, spec: str = "fold_old_batch_norms",
-          edit: Callable | None = None) -> Folded:
+          edit: Callable | None = None) -> Transformed:
     """Build `body()` (it returns the output tensors), optionally edit the GraphDef (returns
     output names), fold with `spec`, run both in TensorFlow and compare at `tol` (absolute)."""
-    with tf.Graph().as_default() as built:
-        outputs = body()
-    outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-    graph_def = built.as_graph_def()
-    names = [t.name for t in outputs]
-    if edit is not None:
-        names = edit(graph_def)
-    feeds = {f"{n.name}:0": values([d.size for d in n.attr["shape"].shape.dim], -2, 2, seed=7)
-             for n in graph_def.node if n.op == "Placeholder"}
-    original = graph_def.SerializeToString()
-    graph = graphtool.load(original)
-    before = len(graph)
-    report = transform(graph, spec, inputs=[k.split(":")[0] for k in feeds], outputs=[n.split(":")[0] for n in names])
-    folded = graphdef.write(graph)
-    expected, actual = _run(tf, original, feeds, names), _run(tf, folded, feeds, names)
-    for want, got in zip(expected, actual):
-        assert got.shape == want.shape
-        np.testing.assert_allclose(got, want, rtol=0, atol=tol)
-    ops = Counter(n.op for n in tf.compat.v1.GraphDef.FromString(folded).node)
-    return Folded(report.passes[-1].stats, ops, graph, before)
-
-
-def conv_input(tf, shape=(2, 6, 6, 3)):
-    return tf.compat.v1.placeholder(tf.float32, shape, name="input")
+    return fold_and_compare(tf, body, tol, spec, edit)
 
 
 # -- GTT's cases -----------------------------------------------------------------------------------
@@ -193,11 +151,7 @@ def test_batch_to_space_after_conv_atrous(tf):
 @pytest.mark.parametrize("depthwise", [False, True])
 def test_bias_add_between_conv_and_batch_norm(tf, depthwise):
     def body():
-        x = conv_input(tf)
-        if depthwise:
-            conv = tf.nn.depthwise_conv2d(x, tf.constant(values((3, 3, 3, 1))), [1, 1, 1, 1], "SAME")
-        else:
-            conv = tf.nn.conv2d(x, tf.constant(values((3, 3, 3, 4))), 1, "SAME")
+        conv = same_conv(tf, conv_input(tf), depthwise, multiplier=1)
         biased = tf.nn.bias_add(conv, tf.constant(values(conv.shape[-1], seed=9)))
         return fused(tf, biased)
 
@@ -232,7 +186,7 @@ def test_weights_through_identity(tf):
 def test_two_batch_norms_in_a_row(tf):
     def body():
         x = conv_input(tf)
-        conv = tf.nn.conv2d(x, tf.constant(values((3, 3, 3, 4))), 1, "SAME")
+        conv = same_conv(tf, x)
         return fused(tf, fused(tf, conv, name="first"))
 
     result = check(tf, body, FUSED_TOL)
@@ -258,7 +212,7 @@ def test_is_training_is_not_folded(tf):
     def body():
         x = conv_input(tf)
         p = bn_params(tf, 4)
-        conv = tf.nn.conv2d(x, tf.constant(values((3, 3, 3, 4))), 1, "SAME")
+        conv = same_conv(tf, x)
         return tf.compat.v1.nn.fused_batch_norm(conv, p["scale"], p["offset"], is_training=True, name="output")[0]
 
     result = check(tf, body, 0)
@@ -269,7 +223,7 @@ def test_is_training_is_not_folded(tf):
 def test_conv_output_used_elsewhere_is_not_folded(tf):
     def body():
         x = conv_input(tf)
-        conv = tf.nn.conv2d(x, tf.constant(values((3, 3, 3, 4))), 1, "SAME")
+        conv = same_conv(tf, x)
         return [fused(tf, conv), tf.nn.relu(conv)]
 
     result = check(tf, body, 0)
@@ -281,7 +235,7 @@ def test_conv_output_used_elsewhere_is_not_folded(tf):
 def test_other_outputs_used_or_variable_parameters_are_not_folded(tf):
     def body():
         x = conv_input(tf)
-        conv = tf.nn.conv2d(x, tf.constant(values((3, 3, 3, 4))), 1, "SAME")
+        conv = same_conv(tf, x)
         p = bn_params(tf, 4)
         y, batch_mean = tf.raw_ops.FusedBatchNormV3(x=conv, scale=p["scale"], offset=p["offset"], mean=p["mean"],
                                                     variance=p["variance"], is_training=False)[:2]
@@ -334,13 +288,14 @@ def test_fixtures_lose_every_batch_norm(tf, name):
             assert graph.node(graph.consumers(consumer)[0][0]).op in ("Relu", "Relu6", "Softmax")
     assert (before, len(graph)) == {"keras2_cnn.pb": (44, 20), "keras3_cnn.pb": (64, 20)}[name]
     feeds = {entry["inputs"][0]: values((3, 8, 8, 1), -1, 1, seed=11)}
-    expected, actual = _run(tf, data, feeds, entry["outputs"]), _run(tf, folded, feeds, entry["outputs"])
+    expected = run_graphdef(tf, data, feeds, entry["outputs"])
+    actual = run_graphdef(tf, folded, feeds, entry["outputs"])
     np.testing.assert_allclose(actual[0], expected[0], rtol=1e-4, atol=1e-7)
 
 
 def test_declared_output_on_another_port_is_not_folded(tf):
     with tf.Graph().as_default() as built:
-        conv = tf.nn.conv2d(conv_input(tf), tf.constant(values((3, 3, 3, 4))), 1, "SAME")
+        conv = same_conv(tf, conv_input(tf))
         fused(tf, conv)
     graph = graphtool.load(built.as_graph_def().SerializeToString())
     report = transform(graph, "fold_old_batch_norms", outputs=["output:0", "output:1"])

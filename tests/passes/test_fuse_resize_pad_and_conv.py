@@ -3,47 +3,18 @@ graphs built with tf.compat.v1 become FusedResizeAndPadConv2D, and both graphs r
 Session (TF's CPU kernel for the fused op) on the same random inputs, compared at 1e-5."""
 from __future__ import annotations
 
-from collections import Counter
-from typing import Callable
+from functools import partial
 
-import numpy as np
 import pytest
 
-import graphtool
-from graphtool.formats import graphdef
-from graphtool.passes import transform
+from ._graphs import transform_one_input, values
 
 TOL = 1e-5
 PADDINGS = [[0, 0], [2, 1], [1, 2], [0, 0]]
 
 
-def values(shape, seed=0) -> np.ndarray:
-    return np.random.default_rng(seed).uniform(-1, 1, shape).astype(np.float32)
-
-
-def run(tf, data: bytes, feeds: dict, fetches: list[str]) -> list[np.ndarray]:
-    with tf.Graph().as_default() as graph:
-        tf.graph_util.import_graph_def(tf.compat.v1.GraphDef.FromString(data), name="")
-        with tf.compat.v1.Session(graph=graph) as session:
-            return session.run(fetches, feeds)
-
-
-def fuse(tf, body: Callable, spec="fuse_resize_pad_and_conv", input_shape=(1, 5, 6, 3)):
-    """Build `body(x)`, run `spec`, compare both graphs in TF; returns (stats, op counts,
-    output GraphDef)."""
-    with tf.Graph().as_default() as built:
-        x = tf.compat.v1.placeholder(tf.float32, input_shape, name="x")
-        out = tf.identity(body(x), name="out")
-    original = built.as_graph_def().SerializeToString()
-    graph = graphtool.load(original)
-    report = transform(graph, spec, inputs=["x"], outputs=["out"])
-    fused = graphdef.write(graph)
-    feeds = {"x:0": values(input_shape, seed=3)}
-    want, got = run(tf, original, feeds, [out.name])[0], run(tf, fused, feeds, [out.name])[0]
-    assert got.shape == want.shape
-    np.testing.assert_allclose(got, want, rtol=0, atol=TOL)
-    graph_def = tf.compat.v1.GraphDef.FromString(fused)
-    return report.passes[-1].stats, Counter(n.op for n in graph_def.node), graph_def
+# Build `body(x)`, run the spec, compare both graphs in TF; returns (stats, op counts, output GraphDef).
+fuse = partial(transform_one_input, spec="fuse_resize_pad_and_conv", input_shape=(1, 5, 6, 3), tol=TOL)
 
 
 def resize_pad_conv(tf, align_corners=False, mode="REFLECT", padding="SAME", strides=1):

@@ -14,24 +14,16 @@ from graphtool.passes import PassError, transform
 from graphtool.passes.transforms.inline_partitionedcall import OUTPUT_ARGS
 
 from ..conftest import GRAPHDEF_FIXTURES, graphdef_manifest
+from ..tf_runtime import run_graphdef, transform_graphdef
 
 CALLS = ("PartitionedCall", "StatefulPartitionedCall")
 
 
-def run(tf, data: bytes, feeds: dict, fetches: list[str]) -> list[np.ndarray]:
-    with tf.Graph().as_default() as graph:
-        tf.graph_util.import_graph_def(tf.compat.v1.GraphDef.FromString(data), name="")
-        with tf.compat.v1.Session(graph=graph) as session:
-            return session.run(fetches, feeds)
-
-
 def inline(tf, original: bytes, inputs: list[str], outputs: list[str]):
     """Inline calls; returns (stats, output GraphDef, written bytes)."""
-    graph = graphtool.load(original)
-    report = transform(graph, "inline_partitionedcall", inputs=[i.split(":")[0] for i in inputs],
-                       outputs=[o.split(":")[0] for o in outputs])
-    written = graphdef.write(graph)
-    return report.passes[0].stats, tf.compat.v1.GraphDef.FromString(written), written
+    result = transform_graphdef(tf, original, "inline_partitionedcall", [i.split(":")[0] for i in inputs],
+                                [o.split(":")[0] for o in outputs])
+    return result.stats, result.graph_def, result.data
 
 
 def test_function_library_fixture(tf):
@@ -47,8 +39,8 @@ def test_function_library_fixture(tf):
     assert "StatefulPartitionedCall/MatMul" in {n.name for n in out.node}
     for seed in range(3):
         feeds = {manifest["inputs"][0]: np.random.default_rng(seed).standard_normal((2, 4)).astype(np.float32)}
-        want = run(tf, original, feeds, manifest["outputs"])
-        got = run(tf, written, feeds, manifest["outputs"])
+        want = run_graphdef(tf, original, feeds, manifest["outputs"])
+        got = run_graphdef(tf, written, feeds, manifest["outputs"])
         for w, g in zip(want, got):
             np.testing.assert_allclose(g, w, rtol=0, atol=1e-6)
 
@@ -63,8 +55,8 @@ def test_declared_output_call_keeps_its_name(tf, declared):
     assert list(nodes["call_fn/add"].input) == ["f32_content", "f32_content"]
     if declared:
         assert nodes["call_fn"].op == "Identity" and list(nodes["call_fn"].input) == ["call_fn/add"]
-        got = run(tf, written, {}, ["call_fn:0"])[0]
-        want = run(tf, original, {}, ["call_fn:0"])[0]
+        got = run_graphdef(tf, written, {}, ["call_fn:0"])[0]
+        want = run_graphdef(tf, original, {}, ["call_fn:0"])[0]
         np.testing.assert_array_equal(got, want)
     else:
         assert "call_fn" not in nodes
@@ -102,7 +94,7 @@ def test_multi_output_nested_call(tf):
     indices = next(n for n in out.node if n.name == "indices")
     assert indices.input[0].endswith("/Identity_1")
     feeds = {"x:0": np.random.default_rng(1).standard_normal((3, 5)).astype(np.float32)}
-    for want, got in zip(run(tf, original, feeds, outputs), run(tf, written, feeds, outputs)):
+    for want, got in zip(run_graphdef(tf, original, feeds, outputs), run_graphdef(tf, written, feeds, outputs)):
         np.testing.assert_array_equal(got, want)
     after = next(n for n in out.node if n.name == "after")
     assert [i for i in after.input if i.startswith("^")], "the control dependency on the call is kept"

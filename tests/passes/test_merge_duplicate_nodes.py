@@ -9,17 +9,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-import graphtool
-from graphtool.formats import graphdef
-from graphtool.passes import transform
 from graphtool.passes.transforms.merge_duplicate_nodes import is_stateful
 
-
-def run(tf, data: bytes, feeds: dict, fetches: list[str]) -> list[np.ndarray]:
-    with tf.Graph().as_default() as graph:
-        tf.graph_util.import_graph_def(tf.compat.v1.GraphDef.FromString(data), name="")
-        with tf.compat.v1.Session(graph=graph) as session:
-            return session.run(fetches, feeds)
+from ..tf_runtime import run_graphdef, transform_graphdef
 
 
 def merge(tf, built, inputs=(), outputs=(), drop_attr: str | None = None):
@@ -30,10 +22,8 @@ def merge(tf, built, inputs=(), outputs=(), drop_attr: str | None = None):
         if drop_attr is not None and drop_attr in node.attr:
             del node.attr[drop_attr]
     original = graph_def.SerializeToString()
-    graph = graphtool.load(original)
-    report = transform(graph, "merge_duplicate_nodes", inputs=list(inputs), outputs=list(outputs))
-    written = graphdef.write(graph)
-    return report.passes[0].stats, tf.compat.v1.GraphDef.FromString(written), original, written
+    result = transform_graphdef(tf, original, "merge_duplicate_nodes", inputs, outputs)
+    return result.stats, result.graph_def, original, result.data
 
 
 def test_duplicate_consts_and_adds_merge(tf):
@@ -51,7 +41,8 @@ def test_duplicate_consts_and_adds_merge(tf):
     mul = next(n for n in out.node if n.op == "Mul")
     assert list(mul.input) == ["add1", "add1"]
     feeds = {"x:0": np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)}
-    np.testing.assert_array_equal(run(tf, written, feeds, ["out:0"])[0], run(tf, original, feeds, ["out:0"])[0])
+    np.testing.assert_array_equal(run_graphdef(tf, written, feeds, ["out:0"])[0],
+                                  run_graphdef(tf, original, feeds, ["out:0"])[0])
 
 
 def test_random_ops_stay_apart(tf):
@@ -102,7 +93,8 @@ def test_control_consumers_are_rewired(tf):
     after = next(n for n in out.node if n.name == "after")
     assert list(after.input) == ["x", "^sq1"]
     feeds = {"x:0": np.array([1.5, -2.0], np.float32)}
-    np.testing.assert_array_equal(run(tf, written, feeds, ["out:0"])[0], run(tf, original, feeds, ["out:0"])[0])
+    np.testing.assert_array_equal(run_graphdef(tf, written, feeds, ["out:0"])[0],
+                                  run_graphdef(tf, original, feeds, ["out:0"])[0])
 
 
 def test_different_devices_or_attrs_stay_apart(tf):

@@ -7,14 +7,7 @@ from graphtool.formats import graphdef
 from graphtool.passes import transform
 
 from ..conftest import GRAPHDEF_FIXTURES, graphdef_manifest
-
-
-def run_tf(tf, data: bytes, feeds: dict, fetches: list[str]) -> list:
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.graph_util.import_graph_def(tf.compat.v1.GraphDef.FromString(data), name="")
-    with tf.compat.v1.Session(graph=graph) as session:
-        return session.run(fetches, feed_dict=feeds)
+from ..tf_runtime import run_graphdef
 
 
 @pytest.fixture
@@ -31,8 +24,8 @@ def test_remove_identity_keeps_outputs_and_numbers(tf, cnn_case):
     report = transform(graph, "remove_nodes(op=Identity, op=CheckNumerics)", outputs=["Identity"])
     assert report.passes[0].stats["removed"] == 14
     assert [n.name for n in graph if n.op == "Identity"] == ["Identity"]
-    before = run_tf(tf, path.read_bytes(), feeds, outputs)
-    after = run_tf(tf, graphdef.write(graph), feeds, outputs)
+    before = run_graphdef(tf, path.read_bytes(), feeds, outputs)
+    after = run_graphdef(tf, graphdef.write(graph), feeds, outputs)
     np.testing.assert_array_equal(after[0], before[0])
 
 
@@ -50,7 +43,7 @@ def test_strip_unused_nodes_turns_inputs_into_placeholders(tf):
     assert "unused" not in names and "x" not in names
     assert graph.node("hidden").op == "Placeholder"
     value = np.arange(6, dtype=np.float32).reshape(2, 3)
-    (result,) = run_tf(tf, graphdef.write(graph), {"hidden:0": value}, ["out:0"])
+    (result,) = run_graphdef(tf, graphdef.write(graph), {"hidden:0": value}, ["out:0"])
     np.testing.assert_array_equal(result, value + 1.0)
     t = tf.compat.v1.GraphDef.FromString(graphdef.write(graph))
     hidden = next(n for n in t.node if n.name == "hidden")
@@ -69,8 +62,8 @@ def test_sort_by_execution_order_fixes_a_shuffled_graph(tf, cnn_case):
     for node in graph:
         for ref in graph.inputs_of(node.name):
             assert position[ref.node] < position[node.name]
-    np.testing.assert_array_equal(run_tf(tf, graphdef.write(graph), feeds, outputs)[0],
-                                  run_tf(tf, path.read_bytes(), feeds, outputs)[0])
+    np.testing.assert_array_equal(run_graphdef(tf, graphdef.write(graph), feeds, outputs)[0],
+                                  run_graphdef(tf, path.read_bytes(), feeds, outputs)[0])
 
 
 def test_renames_devices_and_control_edges(tf, cnn_case):
@@ -85,8 +78,8 @@ def test_renames_devices_and_control_edges(tf, cnn_case):
     assert any(n.name == "my_conv" for n in message.node)
     assert all(n.device == "/device:CPU:0" for n in message.node)
     assert not any(i.startswith("^") for n in message.node for i in n.input)
-    np.testing.assert_array_equal(run_tf(tf, graphdef.write(graph), feeds, outputs)[0],
-                                  run_tf(tf, path.read_bytes(), feeds, outputs)[0])
+    np.testing.assert_array_equal(run_graphdef(tf, graphdef.write(graph), feeds, outputs)[0],
+                                  run_graphdef(tf, path.read_bytes(), feeds, outputs)[0])
     transform(graph, "remove_device")
     assert all(not n.device for n in tf.compat.v1.GraphDef.FromString(graphdef.write(graph)).node)
 
@@ -98,8 +91,8 @@ def test_obfuscate_names_keeps_inputs_outputs_and_numbers(tf, cnn_case):
     names = [n.name for n in graph]
     assert "input" in names and "Identity" in names
     assert max(len(n) for n in names if n not in ("input", "Identity")) <= 2
-    np.testing.assert_array_equal(run_tf(tf, graphdef.write(graph), feeds, outputs)[0],
-                                  run_tf(tf, path.read_bytes(), feeds, outputs)[0])
+    np.testing.assert_array_equal(run_graphdef(tf, graphdef.write(graph), feeds, outputs)[0],
+                                  run_graphdef(tf, path.read_bytes(), feeds, outputs)[0])
 
 
 def test_rename_op(tf):

@@ -7,7 +7,7 @@ keeps the channel axis last, Identity), or a ConcatV2 of several producers. Fold
 the weights of each conv by its channels' scale, drops the old biases and emits one BiasAdd
 carrying bias·scale + offset, named as the node it replaces so consumers keep working.
 Constant subexpressions (Keras 3 computes scale and offset with Rsqrt/Mul/Sub at run time)
-are evaluated with numpy, through Identity, Reshape and Squeeze.
+are evaluated with fold_constants' numpy kernels, through Identity, Reshape and Squeeze.
 """
 from __future__ import annotations
 
@@ -21,9 +21,12 @@ import numpy as np
 from ...errors import GraphtoolError
 from ...ir import DType, Graph, Node, Ref, make_const
 from ...pattern import constant_value
+from ._folding import KERNELS, EvalError, Unsupported, Value
+from ._folding.base import NATIVE_FLOATS, Kernel, arity, output
+from ._graphdef import unique_name
 
 LINEAR_OPS = ("Conv2D", "DepthwiseConv2dNative", "MatMul")
-FLOAT_DTYPES = frozenset({DType.FLOAT16, DType.FLOAT32, DType.FLOAT64})
+FLOAT_DTYPES = NATIVE_FLOATS  # float16, float32, float64
 PASS_THROUGH_OPS = frozenset({"Identity", "Snapshot", "StopGradient", "PreventGradient"})
 
 # Reasons a candidate is left alone: the keys of stats["skipped"].
@@ -48,36 +51,48 @@ class Skip(GraphtoolError):
 
 # -- constant subexpressions --------------------------------------------------------------
 
-def _rsqrt(a: np.ndarray) -> np.ndarray:
-    return 1 / np.sqrt(a)
+def _neg(node: Node, inputs: list[Value]) -> Value:
+    """Neg, which has no folding kernel: the sign flipped (exact)."""
+    arity(node, inputs, 1)
+    return output(np.negative(inputs[0].array), inputs[0].dtype)
 
 
-def _reciprocal(a: np.ndarray) -> np.ndarray:
-    return 1 / a
+def _square(node: Node, inputs: list[Value]) -> Value:
+    """Square is x * x, as TensorFlow computes it: the Mul kernel on the operand twice."""
+    arity(node, inputs, 1)
+    return KERNELS["Mul"](node, inputs * 2)
 
 
-_UNARY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "Rsqrt": _rsqrt, "Sqrt": np.sqrt, "Reciprocal": _reciprocal, "Inv": _reciprocal,
-    "Neg": np.negative, "Square": np.square}
-_BINARY: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "Add": np.add, "AddV2": np.add, "Sub": np.subtract, "Mul": np.multiply, "RealDiv": np.divide,
-    "Div": np.divide, "Maximum": np.maximum, "Minimum": np.minimum}
-EVALUABLE_OPS = frozenset({"Const", "Reshape", "Squeeze", "ExpandDims", "Cast", *PASS_THROUGH_OPS,
-                           *_UNARY, *_BINARY})
+_SHAPE_OPS = ("Reshape", "Squeeze", "ExpandDims")
+_ARITHMETIC_OPS = ("Rsqrt", "Sqrt", "Reciprocal", "Add", "AddV2", "Sub", "Mul", "RealDiv", "Maximum", "Minimum")
+# fold_constants' numpy kernels (as TensorFlow computes), by the ops evaluated here: Inv is
+# Reciprocal's old name, and Div on floats is RealDiv.
+_KERNELS: dict[str, Kernel] = {
+    **{op: KERNELS[op] for op in (*_SHAPE_OPS, "Cast", *_ARITHMETIC_OPS)},
+    **{op: KERNELS["Identity"] for op in PASS_THROUGH_OPS},
+    "Inv": KERNELS["Reciprocal"], "Div": KERNELS["RealDiv"], "Neg": _neg, "Square": _square}
+_FLOAT_ONLY = frozenset(_KERNELS) - {*_SHAPE_OPS, *PASS_THROUGH_OPS}  # arithmetic, and Cast between floats
+EVALUABLE_OPS = frozenset({"Const", *_KERNELS})
 _MAX_DEPTH = 64
 
 
 class Constants:
-    """Values of constant subexpressions, evaluated with numpy and remembered.
+    """Values of constant subexpressions, computed with fold_constants' numpy kernels and
+    remembered.
 
-    Arithmetic is done on floating-point values only (in their own dtype); shape ops
-    (Reshape, Squeeze, ExpandDims) take any dtype. Anything else is not constant."""
+    Arithmetic is done on floating-point values only (in their own dtype), and Cast goes
+    between those only; shape ops (Reshape, Squeeze, ExpandDims) take any dtype. Anything
+    else is not constant."""
 
     def __init__(self, graph: Graph):
         self.graph = graph
-        self._memo: dict[Ref, np.ndarray | None] = {}
+        self._memo: dict[Ref, Value | None] = {}
 
-    def value(self, ref: Ref | None, depth: int = 0) -> np.ndarray | None:
+    def value(self, ref: Ref | None) -> np.ndarray | None:
+        found = self._value(ref, 0)
+        return None if found is None else found.array
+
+    def _value(self, ref: Ref | None, depth: int) -> Value | None:
         if ref is None or ref.port != 0:
             return None
         if ref in self._memo:
@@ -88,47 +103,25 @@ class Constants:
         self._memo[ref] = result
         return result
 
-    def _evaluate(self, node: Node, depth: int) -> np.ndarray | None:
+    def _evaluate(self, node: Node, depth: int) -> Value | None:
         if node.op not in EVALUABLE_OPS:
             return None
         if node.op == "Const":
             tensor = node.output(0)
-            return tensor.data if tensor is not None and tensor.is_constant else None
+            return Value(tensor.data, tensor.dtype) if tensor is not None and tensor.is_constant else None
         inputs = self.graph.inputs_of(node.name)
         if not inputs or any(r is None for r in inputs):
             return None
-        values = [self.value(r, depth + 1) for r in inputs]
+        values = [self._value(r, depth + 1) for r in inputs]
         if any(v is None for v in values):
             return None
-        try:
-            return self._apply(node, values)
-        except (ValueError, TypeError, IndexError):
-            return None  # shapes that do not fit: the graph would fail at run time; not ours to fold
-
-    @staticmethod
-    def _apply(node: Node, values: list[np.ndarray]) -> np.ndarray | None:
-        first = np.asarray(values[0])
-        if node.op in PASS_THROUGH_OPS:
-            return first
-        if node.op == "Reshape" and len(values) == 2:
-            return first.reshape([int(d) for d in np.asarray(values[1]).reshape(-1)])
-        if node.op == "ExpandDims" and len(values) == 2:
-            return np.expand_dims(first, int(np.asarray(values[1]).reshape(-1)[0]))
-        if node.op == "Squeeze":
-            dims = tuple(node.attrs.get("squeeze_dims") or ())
-            return np.squeeze(first, axis=dims) if dims else np.squeeze(first)
-        if node.op == "Cast":
-            target = node.attrs.get("DstT")
-            if first.dtype.kind != "f" or target not in FLOAT_DTYPES:
-                return None
-            return first.astype(target.numpy)
-        if any(np.asarray(v).dtype.kind != "f" for v in values):
+        if node.op in _FLOAT_ONLY and not (all(v.dtype in FLOAT_DTYPES for v in values)
+                                           and (node.op != "Cast" or node.attrs.get("DstT") in FLOAT_DTYPES)):
             return None
-        if node.op in _UNARY and len(values) == 1:
-            return np.asarray(_UNARY[node.op](first))
-        if node.op in _BINARY and len(values) == 2:
-            return np.asarray(_BINARY[node.op](first, np.asarray(values[1])))
-        return None
+        try:
+            return _KERNELS[node.op](node, values)
+        except (EvalError, Unsupported, ValueError, TypeError, IndexError):
+            return None  # shapes that do not fit: the graph would fail at run time; not ours to fold
 
 
 def per_channel(value: np.ndarray, rank: int, axis: int, channels: int) -> np.ndarray | None:
@@ -438,12 +431,7 @@ class Rewriter:
         return True
 
     def _unique(self, base: str) -> str:
-        taken = set(self.renames.values()) | set(self.weight_names.values())
-        name, n = base, 0
-        while name in self.graph or name in taken:
-            n += 1
-            name = f"{base}_{n}"
-        return name
+        return unique_name(self.graph, base, set(self.renames.values()) | set(self.weight_names.values()))
 
 
 def run_rounds(graph: Graph, keep: set[str], find: Callable[[Graph, Constants, Counter], list[Fold]],

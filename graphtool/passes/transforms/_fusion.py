@@ -11,7 +11,7 @@ from ...ir import DType, Graph, Node, Ref, make_const
 from ...ir.graph import RefLike
 from ...pattern import P, constant_value, find
 from ..registry import Context, PassResult
-from ._graphdef import protected
+from ._graphdef import forget_source, protected, unique_name
 
 # Ops whose dead leftovers a rewrite may remove; anything else (a Placeholder, say) stays.
 REMOVABLE_LEFTOVERS = frozenset({"Const", "Identity"})
@@ -37,9 +37,7 @@ def rebuild(graph: Graph, name: str, op: str, attrs: dict[str, Any], inputs: lis
     node.op = op
     node.attrs = dict(attrs)
     node.outputs = []
-    # The source NodeDef describes the old op (attrs, full type); the writer must not reuse it.
-    node.meta.pop("graphdef.node_def", None)
-    node.meta.pop("graphdef.attrs_read", None)
+    forget_source(node)  # the source NodeDef describes the old op (attrs, full type)
     graph.set_inputs(name, inputs)
     controls = graph.control_inputs_of(name) + [c for c in extra_controls if c != name]
     graph.set_control_inputs(name, controls)
@@ -75,15 +73,6 @@ def remove_dead(graph: Graph, candidates: Iterable[str], keep: set[str], always:
         removed += 1
         pending.extend(feeders)
     return removed
-
-
-def unique_name(graph: Graph, base: str) -> str:
-    """`base`, or `base_1`, `base_2`, ... whichever names no node yet."""
-    name, index = base, 0
-    while name in graph:
-        index += 1
-        name = f"{base}_{index}"
-    return name
 
 
 class Skips:

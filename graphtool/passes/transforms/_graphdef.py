@@ -1,6 +1,11 @@
 """Small helpers the GraphDef transforms share."""
 from __future__ import annotations
 
+from collections import Counter
+from typing import Container, Iterator
+
+import numpy as np
+
 from ...ir import DType, Graph, Node, Ref
 from ...ir.attrs import TensorShape
 
@@ -16,6 +21,41 @@ def protected(graph: Graph, names: list[str]) -> set[str]:
     keep = {Ref.parse(n).node for n in names}
     keep |= {r.node for r in graph.outputs} | set(graph.inputs)
     return keep
+
+
+def unique_name(graph: Graph, base: str, taken: Container[str] = ()) -> str:
+    """`base`, or `base_1`, `base_2`, ... whichever names no node yet (and is not `taken`)."""
+    name, index = base, 0
+    while name in graph or name in taken:
+        index += 1
+        name = f"{base}_{index}"
+    return name
+
+
+def forget_source(node: Node) -> None:
+    """Drop the records of the NodeDef `node` was read from (the "graphdef.*" meta keys): the
+    node has become another op, and the writer must not reuse them."""
+    for key in [k for k in node.meta if k.startswith("graphdef.")]:
+        del node.meta[key]
+
+
+def float32_consts(graph: Graph, skipped: Counter[str] | None = None) -> Iterator[tuple[Node, np.ndarray]]:
+    """(node, value) of each Const holding a constant float32 tensor, in graph order. Consts
+    of other types are passed over, and counted in skipped["not float32"] when `skipped` is given."""
+    for node in graph:
+        if node.op != "Const" or not node.outputs or not node.outputs[0].is_constant:
+            continue
+        tensor = node.outputs[0]
+        if tensor.dtype is not DType.FLOAT32:
+            if skipped is not None:
+                skipped["not float32"] += 1
+            continue
+        yield node, tensor.data
+
+
+def nodes_with_attr(graph: Graph, attribute: str, op_name: str = "*") -> list[Node]:
+    """The nodes of op `op_name` (any op for "*") that have attr `attribute`."""
+    return [node for node in graph if op_name in ("*", node.op) and attribute in node.attrs]
 
 
 def placeholder(name: str, dtype: DType, dims: tuple | None) -> Node:

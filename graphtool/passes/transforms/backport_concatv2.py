@@ -4,8 +4,8 @@ from __future__ import annotations
 from ...ir import DType, Graph, Node, Ref, make_const
 from ...pattern import constant_value
 from ..registry import Context, NoParams, PassError, PassResult, register
-from ._fusion import rebuild, remove_dead, unique_name
-from ._graphdef import protected
+from ._fusion import rebuild, remove_dead
+from ._graphdef import protected, unique_name
 
 
 @register("backport_concatv2", NoParams, formats=("graphdef",), guarantee="exact")

@@ -7,8 +7,8 @@ import numpy as np
 from ...ir import DType, Graph, Node, Ref, make_const
 from ...pattern import P, constant_value, find
 from ..registry import Context, NoParams, PassResult, register
-from ._fusion import Skips, attr, controls_of, is_nhwc, rebuild, remove_dead, unique_name, unit_dilations
-from ._graphdef import protected
+from ._fusion import Skips, attr, controls_of, is_nhwc, rebuild, remove_dead, unit_dilations
+from ._graphdef import protected, unique_name
 
 PATTERN = P("BatchToSpaceND",
             P("Conv2D|DepthwiseConv2dNative",

@@ -15,6 +15,7 @@ import numpy as np
 
 from ...ir import DType, Graph, Node, Tensor, make_const
 from ..registry import Context, PassError, PassResult, register
+from ._graphdef import float32_consts, forget_source, unique_name
 
 # Ops whose output is their input: weights often reach a Conv2D through a ReadVariableOp Identity.
 PASS_THROUGH_OPS = frozenset({"Identity"})
@@ -76,14 +77,7 @@ def quantize_weights(graph: Graph, params: Params, context: Context) -> PassResu
 def _quantize_graphdef(graph: Graph, params: Params, context: Context) -> PassResult:
     plan: list[tuple[Node, np.ndarray]] = []
     skipped: Counter[str] = Counter()
-    for node in graph:
-        if node.op != "Const" or not node.outputs or not node.outputs[0].is_constant:
-            continue
-        tensor = node.outputs[0]
-        if tensor.dtype is not DType.FLOAT32:
-            skipped["not float32"] += 1
-            continue
-        data = tensor.data
+    for node, data in float32_consts(graph, skipped):
         if data.size < params.minimum_size:
             skipped["below minimum_size"] += 1
         elif data.size == 0:
@@ -113,21 +107,21 @@ def _quantize_graphdef(graph: Graph, params: Params, context: Context) -> PassRe
 def _to_quint8_dequantize(graph: Graph, node: Node, data: np.ndarray) -> None:
     quantized, low, high = min_first_quint8(data)
     device = node.meta.get("device", "")
-    const = _add(graph, make_const(_fresh(graph, node.name + "_quantized_const"), quantized, DType.QUINT8), device)
-    low_node = _add(graph, make_const(_fresh(graph, node.name + "_quantized_min"), np.float32(low)), device)
-    high_node = _add(graph, make_const(_fresh(graph, node.name + "_quantized_max"), np.float32(high)), device)
+    const = _add(graph, make_const(unique_name(graph, node.name + "_quantized_const"), quantized, DType.QUINT8), device)
+    low_node = _add(graph, make_const(unique_name(graph, node.name + "_quantized_min"), np.float32(low)), device)
+    high_node = _add(graph, make_const(unique_name(graph, node.name + "_quantized_max"), np.float32(high)), device)
     _become(graph, node, "Dequantize", {"T": DType.QUINT8, "mode": "MIN_FIRST"}, [const, low_node, high_node])
 
 
 def _to_int8_cast_mul(graph: Graph, node: Node, data: np.ndarray, axes: tuple[int, ...] | None) -> None:
     quantized, scale = symmetric_int8(data, axes)
     device = node.meta.get("device", "")
-    const = _add(graph, make_const(_fresh(graph, node.name + "_quantized_const"), quantized, DType.INT8), device)
-    cast_name = _fresh(graph, node.name + "_quantized_cast")
+    const = _add(graph, make_const(unique_name(graph, node.name + "_quantized_const"), quantized, DType.INT8), device)
+    cast_name = unique_name(graph, node.name + "_quantized_cast")
     cast = Node(cast_name, "Cast", {"SrcT": DType.INT8, "DstT": DType.FLOAT32, "Truncate": False},
                 outputs=[Tensor(cast_name, DType.FLOAT32, data.shape)])
     _add(graph, cast, device, inputs=[const])
-    scale_node = _add(graph, make_const(_fresh(graph, node.name + "_quantized_scale"), scale), device)
+    scale_node = _add(graph, make_const(unique_name(graph, node.name + "_quantized_scale"), scale), device)
     _become(graph, node, "Mul", {"T": DType.FLOAT32}, [cast, scale_node])
 
 
@@ -194,14 +188,6 @@ def _round_half_away(values: np.ndarray) -> np.ndarray:
     return np.sign(values) * np.floor(np.abs(values) + 0.5)
 
 
-def _fresh(graph: Graph, name: str) -> str:
-    candidate, suffix = name, 0
-    while candidate in graph:
-        suffix += 1
-        candidate = f"{name}_{suffix}"
-    return candidate
-
-
 def _add(graph: Graph, node: Node, device: str, inputs: Sequence[Node] = ()) -> Node:
     if device:
         node.meta["device"] = device
@@ -214,7 +200,7 @@ def _become(graph: Graph, node: Node, op: str, attrs: dict, inputs: list[Node]) 
     shape = node.outputs[0].shape
     node.op, node.attrs = op, attrs
     node.outputs = [Tensor(node.name, DType.FLOAT32, shape)]
-    node.meta = {key: value for key, value in node.meta.items() if not key.startswith("graphdef.")}
+    forget_source(node)
     graph.set_inputs(node.name, inputs)
 
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from ...ir import Graph
 from ..registry import Context, PassResult, register
+from ._graphdef import nodes_with_attr
 
 
 @dataclass(frozen=True)
@@ -16,9 +17,7 @@ class Params:
 @register("remove_attribute", Params, formats=("graphdef",), guarantee="structure only")
 def remove_attribute(graph: Graph, params: Params, context: Context) -> PassResult:
     """Delete attr `attribute_name` from nodes of `op_name`."""
-    count = 0
-    for node in graph:
-        if params.op_name in ("*", node.op) and params.attribute_name in node.attrs:
-            del node.attrs[params.attribute_name]
-            count += 1
-    return PassResult(count > 0, {"removed": count})
+    nodes = nodes_with_attr(graph, params.attribute_name, params.op_name)
+    for node in nodes:
+        del node.attrs[params.attribute_name]
+    return PassResult(bool(nodes), {"removed": len(nodes)})

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from ...ir import Graph
 from ..registry import Context, PassResult, register
+from ._graphdef import nodes_with_attr
 
 
 @dataclass(frozen=True)
@@ -17,9 +18,7 @@ class Params:
 @register("rename_attribute", Params, formats=("graphdef",), guarantee="structure only")
 def rename_attribute(graph: Graph, params: Params, context: Context) -> PassResult:
     """Move attr `old_attribute_name` to `new_attribute_name` on nodes of `op_name`."""
-    count = 0
-    for node in graph:
-        if params.op_name in ("*", node.op) and params.old_attribute_name in node.attrs:
-            node.attrs[params.new_attribute_name] = node.attrs.pop(params.old_attribute_name)
-            count += 1
-    return PassResult(count > 0, {"renamed": count})
+    nodes = nodes_with_attr(graph, params.old_attribute_name, params.op_name)
+    for node in nodes:
+        node.attrs[params.new_attribute_name] = node.attrs.pop(params.old_attribute_name)
+    return PassResult(bool(nodes), {"renamed": len(nodes)})

@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...ir import DType, Graph
+from ...ir import Graph
 from ..registry import Context, PassError, PassResult, register
+from ._graphdef import float32_consts
 
 
 @dataclass(frozen=True)
@@ -39,13 +40,7 @@ def round_weights(graph: Graph, params: Params, context: Context) -> PassResult:
         raise PassError(f"round_weights: minimum_size must be >= 0, got {params.minimum_size}")
     rounded = 0
     skipped: Counter[str] = Counter()
-    for node in graph:
-        if node.op != "Const" or not node.outputs or not node.outputs[0].is_constant:
-            continue
-        tensor = node.outputs[0]
-        if tensor.dtype is not DType.FLOAT32:
-            continue
-        data = tensor.data
+    for node, data in float32_consts(graph):
         if data.size < params.minimum_size or data.size == 0:
             skipped["below minimum_size"] += 1
         elif not np.isfinite(data).all():
@@ -54,7 +49,7 @@ def round_weights(graph: Graph, params: Params, context: Context) -> PassResult:
         elif data.min() == data.max():
             skipped["single value"] += 1
         else:
-            tensor.data = round_to_levels(data, params.num_steps)
+            node.outputs[0].data = round_to_levels(data, params.num_steps)
             rounded += 1
     return PassResult(rounded > 0, {"rounded": rounded, "skipped": dict(sorted(skipped.items()))})
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from ...ir import Graph, Ref
 from ..registry import Context, PassError, PassResult, register
-from ._graphdef import parse_dtype, parse_shape, placeholder
+from ._graphdef import forget_source, parse_dtype, parse_shape, placeholder
 
 INPUT_OPS = ("Placeholder", "PlaceholderV2")
 
@@ -50,8 +50,7 @@ def strip_unused_nodes(graph: Graph, params: Params, context: Context) -> PassRe
         graph.set_inputs(name, [])
         graph.set_control_inputs(name, [])
         node.op, node.attrs, node.outputs = fresh.op, fresh.attrs, fresh.outputs
-        node.meta.pop("graphdef.node_def", None)
-        node.meta.pop("graphdef.attrs_read", None)
+        forget_source(node)
         replaced += 1
     removed = graph.prune(keep=outputs)
     return PassResult(bool(removed or replaced), {"removed": len(removed), "inputs_replaced": replaced})

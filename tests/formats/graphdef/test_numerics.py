@@ -6,15 +6,7 @@ from graphtool.formats import graphdef
 from graphtool.ir import DType, Node, Tensor
 
 from ...conftest import GRAPHDEF_FIXTURES, graphdef_manifest
-
-
-def run(tf, data: bytes, feeds: dict, fetch: str) -> np.ndarray:
-    graph_def = tf.compat.v1.GraphDef.FromString(data)
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.graph_util.import_graph_def(graph_def, name="")
-    with tf.compat.v1.Session(graph=graph) as session:
-        return session.run(fetch, feed_dict=feeds)
+from ...tf_runtime import run_graphdef
 
 
 def test_rewritten_constant_and_new_node_compute_what_they_should(tf):
@@ -28,7 +20,7 @@ def test_rewritten_constant_and_new_node_compute_what_they_should(tf):
     graph = graphtool.load(path)
     softmax = next(n for n in graph if n.op == "Softmax")
     logits = graph.inputs_of(softmax.name)[0]
-    before = run(tf, path.read_bytes(), feeds, f"{logits.node}:{logits.port}")
+    before = run_graphdef(tf, path.read_bytes(), feeds, f"{logits.node}:{logits.port}")
 
     two = np.array(2.0, dtype=np.float32)
     graph.add_node(Node("two", "Const", {"dtype": DType.FLOAT32, "value": Tensor("two", DType.FLOAT32, (), two)},
@@ -36,7 +28,7 @@ def test_rewritten_constant_and_new_node_compute_what_they_should(tf):
     graph.add_node(Node("scaled", "Mul", {"T": DType.FLOAT32}), inputs=[logits, "two"])
     graph.set_input(softmax.name, 0, "scaled")
     graph.toposort().validate()
-    after = run(tf, graphdef.write(graph), feeds, "scaled:0")
+    after = run_graphdef(tf, graphdef.write(graph), feeds, "scaled:0")
     np.testing.assert_allclose(after, 2.0 * before, rtol=1e-6)
 
 

@@ -49,14 +49,7 @@ def concat(node: Node, inputs: list[Value]) -> Value:
     else:
         axis_value, *values = inputs
     _same_type(node, values)
-    axis = index_scalar(node, axis_value, "axis")
-    rank = values[0].array.ndim
-    if rank == 0 or not -rank <= axis < rank:
-        raise EvalError(f"{node.name!r}: axis {axis} out of range for rank {rank}")
-    try:
-        return output(np.concatenate([v.array for v in values], axis=axis), values[0].dtype)
-    except ValueError as exc:
-        raise EvalError(f"{node.name!r}: {exc}") from None
+    return _join(node, np.concatenate, values, index_scalar(node, axis_value, "axis"), values[0].array.ndim)
 
 
 @kernel("Pack")
@@ -64,12 +57,15 @@ def pack(node: Node, inputs: list[Value]) -> Value:
     if not inputs:
         raise EvalError(f"{node.name!r}: Pack of nothing")
     _same_type(node, inputs)
-    axis = int_attr(node, "axis", 0)
-    rank = inputs[0].array.ndim + 1
-    if not -rank <= axis < rank:
+    return _join(node, np.stack, inputs, int_attr(node, "axis", 0), inputs[0].array.ndim + 1)
+
+
+def _join(node: Node, function, values: list[Value], axis: int, rank: int) -> Value:
+    """`function` (np.concatenate or np.stack) of `values` along `axis` of a rank-`rank` result."""
+    if not -rank <= axis < rank:  # never for rank 0
         raise EvalError(f"{node.name!r}: axis {axis} out of range for rank {rank}")
     try:
-        return output(np.stack([v.array for v in inputs], axis=axis), inputs[0].dtype)
+        return output(function([v.array for v in values], axis=axis), values[0].dtype)
     except ValueError as exc:
         raise EvalError(f"{node.name!r}: {exc}") from None
 

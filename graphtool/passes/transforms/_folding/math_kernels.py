@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from ....ir import DType, Node
-from .base import (NATIVE_FLOATS, REAL_NUMERIC, EvalError, Unsupported, Value, arity, flush_denormals, kernel,
-                   output, same_dtype)
+from .base import (NATIVE_FLOATS, REAL_NUMERIC, EvalError, Kernel, Unsupported, Value, arity, flush_denormals,
+                   kernel, output, same_dtype)
 
 
 def _operands(node: Node, inputs: list[Value], allowed: frozenset) -> tuple[DType, list[np.ndarray]]:
@@ -27,48 +27,24 @@ def _binary(node: Node, inputs: list[Value], allowed: frozenset = REAL_NUMERIC) 
     return dtype, a, b
 
 
-@kernel("Add", "AddV2")
-def add(node: Node, inputs: list[Value]) -> Value:
-    dtype, a, b = _binary(node, inputs)
-    with np.errstate(all="ignore"):
-        return _result(np.add(a, b), dtype)
+def _elementwise(function, allowed: frozenset = REAL_NUMERIC) -> Kernel:
+    """A kernel computing `function(a, b)` on two operands of one type among `allowed`."""
+    def compute(node: Node, inputs: list[Value]) -> Value:
+        dtype, a, b = _binary(node, inputs, allowed)
+        with np.errstate(all="ignore"):
+            return _result(function(a, b), dtype)
+
+    return compute
 
 
-@kernel("Sub")
-def sub(node: Node, inputs: list[Value]) -> Value:
-    dtype, a, b = _binary(node, inputs)
-    with np.errstate(all="ignore"):
-        return _result(np.subtract(a, b), dtype)
-
-
-@kernel("Mul")
-def mul(node: Node, inputs: list[Value]) -> Value:
-    dtype, a, b = _binary(node, inputs)
-    with np.errstate(all="ignore"):
-        return _result(np.multiply(a, b), dtype)
-
-
-@kernel("RealDiv")
-def real_div(node: Node, inputs: list[Value]) -> Value:
-    dtype, a, b = _binary(node, inputs, NATIVE_FLOATS)
-    with np.errstate(all="ignore"):
-        return _result(np.divide(a, b), dtype)
-
-
-@kernel("Maximum")
-def maximum(node: Node, inputs: list[Value]) -> Value:
-    # Both propagate NaN from either side. On max(-0, +0) TensorFlow's sign depends on
-    # whether its vector or scalar loop ran, so no choice here matches it always.
-    dtype, a, b = _binary(node, inputs)
-    with np.errstate(all="ignore"):
-        return _result(np.maximum(a, b), dtype)
-
-
-@kernel("Minimum")
-def minimum(node: Node, inputs: list[Value]) -> Value:
-    dtype, a, b = _binary(node, inputs)
-    with np.errstate(all="ignore"):
-        return _result(np.minimum(a, b), dtype)
+add = kernel("Add", "AddV2")(_elementwise(np.add))
+sub = kernel("Sub")(_elementwise(np.subtract))
+mul = kernel("Mul")(_elementwise(np.multiply))
+real_div = kernel("RealDiv")(_elementwise(np.divide, NATIVE_FLOATS))
+# Both propagate NaN from either side. On max(-0, +0) TensorFlow's sign depends on
+# whether its vector or scalar loop ran, so no choice here matches it always.
+maximum = kernel("Maximum")(_elementwise(np.maximum))
+minimum = kernel("Minimum")(_elementwise(np.minimum))
 
 
 def _result(array: np.ndarray, dtype: DType) -> Value:

@@ -165,6 +165,20 @@ class Graph:
         for j, producer in enumerate(producers):
             self.nx.add_edge(producer, consumer, key=f"^{j}", port=CONTROL)
 
+    def add_control_input(self, consumer: str, producer: str) -> None:
+        """Make `consumer` also run after `producer` (no-op if it already does)."""
+        self._require(producer)
+        keys = [k for u, _, k in self.nx.in_edges(consumer, keys=True) if isinstance(k, str)]
+        if any(u == producer for u, _, k in self.nx.in_edges(consumer, keys=True) if isinstance(k, str)):
+            return
+        after = max((int(k[1:]) for k in keys), default=-1) + 1
+        self.nx.add_edge(producer, consumer, key=f"^{after}", port=CONTROL)
+
+    def remove_control_input(self, consumer: str, producer: str) -> None:
+        """Drop the control dependency of `consumer` on `producer`, if any."""
+        for key in [k for k in self.nx.get_edge_data(producer, consumer, default={}) if isinstance(k, str)]:
+            self.nx.remove_edge(producer, consumer, key=key)
+
     def prune(self, keep: Iterable[str] | None = None) -> list[str]:
         """Remove every node that none of `keep` (default: the declared outputs' nodes, and the
         declared inputs) needs, through data or control edges. Returns the removed names."""
@@ -326,7 +340,9 @@ class Graph:
 
 
 def _tensor_problems(name: str, port: int, tensor: Any) -> list[str]:
-    if tensor is None or not tensor.is_constant or "sparsity" in tensor.meta:  # sparse: data are the non-zeros
+    # Data not yet loaded are what the file says, shaped by the reader: only check data
+    # something else put there. Sparse tensors hold just their non-zeros.
+    if tensor is None or not tensor.is_constant or tensor._loader is not None or "sparsity" in tensor.meta:
         return []
     data = tensor.data
     problems = []

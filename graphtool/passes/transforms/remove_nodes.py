@@ -38,8 +38,9 @@ def remove_nodes(graph: Graph, params: Params, context: Context) -> PassResult:
             source = inputs[0]
             graph.replace_uses(node.name, source)
             for consumer in graph.control_consumers(node.name):
-                controls = [c for c in graph.control_inputs_of(consumer) if c != node.name]
-                graph.set_control_inputs(consumer, controls + ([source.node] if consumer != source.node else []))
+                graph.remove_control_input(consumer, node.name)
+                if consumer != source.node:
+                    graph.add_control_input(consumer, source.node)
             graph.remove_node(node.name)
             removed += 1
             changed = True

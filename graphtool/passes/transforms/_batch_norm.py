@@ -375,8 +375,8 @@ class Rewriter:
         self.renames[replacement] = root.name
         graph.replace_uses(Ref(root.name, 0), Ref(replacement, 0))
         for consumer in graph.control_consumers(root.name):
-            controls = [replacement if c == root.name else c for c in graph.control_inputs_of(consumer)]
-            graph.set_control_inputs(consumer, list(dict.fromkeys(controls)))
+            graph.remove_control_input(consumer, root.name)
+            graph.add_control_input(consumer, replacement)
         for node in [root, *fold.also_remove, *(n for n, _ in prod.biases)]:
             self.dropped.extend(r for r in graph.inputs_of(node.name) if r is not None)
             graph.remove_node(node.name)
@@ -410,7 +410,7 @@ class Rewriter:
             if waiting and not self._pure(name):
                 continue
             for consumer in waiting:
-                graph.set_control_inputs(consumer, [c for c in graph.control_inputs_of(consumer) if c != name])
+                graph.remove_control_input(consumer, name)
             inputs = [r for r in graph.inputs_of(name) if r is not None]
             graph.remove_node(name)
             removed += 1

@@ -58,6 +58,8 @@ class _Reader:
             "tflite.header": header,
             "tflite.buffers": self.buffers,
             "tflite.operator_codes": self.opcodes,
+            "tflite.opcodes_in_use": sorted({int(od.get("opcode_index", 0)) for sg in subgraphs
+                                             for od in sg.get("operators") or []}),
             "tflite.unknown": list(self.unknown),
             "tflite.external": self.external,
             "signature_defs": None if self.model.get("signature_defs") is None else

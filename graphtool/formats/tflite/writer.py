@@ -52,7 +52,7 @@ class _Writer:
     # -- layout ----------------------------------------------------------------------------
     def parts(self, external: bool | None) -> list:
         model = dict(self.graph.meta.get("tflite.header") or {"version": 3})
-        model["operator_codes"] = self.opcodes
+        model["operator_codes"] = self._compact_opcodes()
         model["subgraphs"] = self.subgraphs
         model["buffers"] = self.buffers
         signatures = self._signatures()
@@ -65,7 +65,10 @@ class _Writer:
         if not external:
             model["buffers"] = [_inline(b) for b in self.buffers]
             tables = sum(len(sg["tensors"]) + len(sg["operators"]) for sg in self.subgraphs)
-            return Encoder(self.schema, payload + 65536 + 512 * tables).finish(model, "Model")
+            # Room to spare costs nothing (the builder's memory is a lazily zeroed mapping);
+            # running out costs a copy of everything built so far.
+            room = payload + payload // 8 + 1024 * tables + (1 << 24)
+            return Encoder(self.schema, room).finish(model, "Model")
         return self._external(model)
 
     def _external(self, model: dict) -> list:
@@ -223,6 +226,21 @@ class _Writer:
                     return i
             raise FormatError(f"an operator names subgraph {value.name!r}, which is not in the model")
         return value
+
+    def _compact_opcodes(self) -> list[dict]:
+        """Drop operator codes that operators used when the model was read but none uses now
+        (a pass changed their op or version); codes the file never used stay."""
+        used = {od["opcode_index"] for sg in self.subgraphs for od in sg["operators"]}
+        was_used = set(self.graph.meta.get("tflite.opcodes_in_use", ()))
+        drop = {i for i in was_used if i not in used and i < len(self.opcodes)}
+        if not drop:
+            return self.opcodes
+        keep = [i for i in range(len(self.opcodes)) if i not in drop]
+        new_index = {old: new for new, old in enumerate(keep)}
+        for sg in self.subgraphs:
+            for od in sg["operators"]:
+                od["opcode_index"] = new_index[od["opcode_index"]]
+        return [self.opcodes[i] for i in keep]
 
     def _opcode(self, node: Node) -> int:
         version = int(node.meta.get("version", 1))

@@ -498,22 +498,40 @@ def _accepts(node: Node, layout: _Layout, rank: int) -> bool:
     return spec.axis(node, rank) == layout.axis
 
 
+QUANTIZE_CHUNK = 1 << 20  # elements rounded at a time, so big weights need little extra memory
+
+
 def symmetric(values: np.ndarray, axis: int | None, qmax: int, repeated: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(int8 values in [-qmax, qmax], float32 scales): scale = max|w| / qmax per slice along
     `axis` (one scale when axis is None, or one repeated along `axis` when `repeated`); an
-    all-zero slice gets scale 1. Rounds half away from zero, as TFLite's quantizer does."""
+    all-zero slice gets scale 1. Rounds half away from zero, as TFLite's quantizer does.
+    Works through the weights a block of rows at a time."""
+    values = np.asarray(values, np.float32)
+    if values.ndim == 0:
+        values = values.reshape(1)
+    others = tuple(a for a in range(values.ndim) if a != axis)
     if axis is None or repeated:
-        absmax = np.full(1 if axis is None else values.shape[axis], np.abs(values).max(initial=0), np.float32)
+        overall = np.float32(max(values.max(initial=0), -values.min(initial=0)))
+        absmax = np.full(1 if axis is None else values.shape[axis], overall, np.float32)
     else:
-        absmax = np.abs(values).max(axis=tuple(a for a in range(values.ndim) if a != axis), initial=0)
+        absmax = np.maximum(values.max(axis=others, initial=0), -values.min(axis=others, initial=0))
     scales = (absmax.astype(np.float32) / np.float32(qmax)).astype(np.float32)
     scales = np.where(scales > 0, scales, np.float32(1)).astype(np.float32)
     shape = [1] * values.ndim
     if axis is not None:
         shape[axis] = -1
-    ratio = values / (scales.reshape(shape) if axis is not None else scales[0])
-    rounded = np.sign(ratio) * np.floor(np.abs(ratio) + 0.5)
-    return np.clip(rounded, -qmax, qmax).astype(np.int8), scales
+    divisor = scales.reshape(shape) if axis is not None else scales[0]
+    out = np.empty(values.shape, np.int8)
+    rows = max(1, QUANTIZE_CHUNK // max(1, values[0].size))
+    for start in range(0, values.shape[0], rows):
+        block = slice(start, start + rows)
+        ratio = values[block] / (divisor[block] if axis == 0 else divisor)
+        half = np.copysign(np.float32(0.5), ratio)
+        np.add(ratio, half, out=ratio)
+        np.trunc(ratio, out=ratio)  # with the line above: round half away from zero
+        np.clip(ratio, -qmax, qmax, out=ratio)
+        out[block] = ratio
+    return out, scales
 
 
 def _stored_bytes(dtype: DType, count: int) -> int:

@@ -4,8 +4,10 @@
     python bench/make_models.py --force    # rebuild all of them
 
 Each model is a frozen GraphDef or a float TFLite flatbuffer made with TensorFlow from
-random (seeded) weights: nothing is downloaded. Add a model by adding a builder to MODELS.
-A frozen GraphDef `NAME.pb` comes with `NAME.json`, its input and output tensor names.
+random (seeded) weights, or trained (seeded) on scikit-learn's bundled digits: nothing is
+downloaded. Add a model by adding a builder to MODELS. A frozen GraphDef `NAME.pb` comes
+with `NAME.json`, its input and output tensor names; a builder may return further files
+beside its model (a `WithFiles`), such as the digits CNN's test split.
 """
 from __future__ import annotations
 
@@ -28,6 +30,12 @@ class Frozen(NamedTuple):
     data: bytes
     inputs: list[str]
     outputs: list[str]
+
+
+class WithFiles(NamedTuple):
+    """A model's bytes and further files written beside it in MODELS_DIR (name -> bytes)."""
+    data: bytes
+    files: dict[str, bytes]
 
 
 def _freeze(model, input_shape: tuple[int | None, ...]) -> Frozen:
@@ -97,11 +105,17 @@ def build_mobilenetv2() -> Frozen:
     return _freeze(model, (None, 224, 224, 3))
 
 
-def _to_tflite(model, input_shape: tuple[int | None, ...]) -> bytes:
-    """A Keras model as float TFLite flatbuffer bytes (TFLiteConverter, no optimizations)."""
+def _to_tflite(model, input_shape: tuple[int | None, ...], freeze: bool = False) -> bytes:
+    """A Keras model as float TFLite flatbuffer bytes (TFLiteConverter, no optimizations).
+    With `freeze`, variables become constants first (Keras 3: the converter would otherwise
+    keep them as resource variables, VAR_HANDLE + READ_VARIABLE, with no weights in the file)."""
     tf = import_tensorflow()
     spec = tf.TensorSpec(input_shape, tf.float32, name="input")
     concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
+    if freeze:
+        from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+        concrete = convert_variables_to_constants_v2(concrete)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
     return converter.convert()
 
@@ -115,6 +129,67 @@ def build_dense_200mb() -> bytes:
     for i, width in enumerate(widths):
         x = tf_keras.layers.Dense(width, activation="relu" if i < len(widths) - 1 else None)(x)
     return _to_tflite(tf_keras.Model(inputs, x), (1, 2048))
+
+
+def build_mobilenetv2_tflite() -> bytes:
+    """Keras 3 MobileNetV2 (224x224, alpha 1.0) as float TFLite: random weights and batch-norm
+    statistics (as for the frozen one), logits out (classifier_activation=None), so output
+    error is measured before a softmax flattens it."""
+    keras = _fresh_keras3()
+    model = keras.applications.MobileNetV2(weights=None, classifier_activation=None)
+    _randomise_batch_norms(model)
+    return _to_tflite(model, (1, 224, 224, 3), freeze=True)
+
+
+DIGITS_TEST = "digits_test.npz"  # the digits CNN's held-out split: x [N, 8, 8, 1] in [0, 1], y [N]
+DIGITS_TEST_FRACTION = 0.2
+DIGITS_EPOCHS = 30
+
+
+def digits_split():
+    """scikit-learn's bundled 8x8 digits scaled to [0, 1], as NHWC float32, split seeded and
+    stratified: (x_train, x_test, y_train, y_test)."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    x = (digits.images / 16.0).astype(np.float32)[..., np.newaxis]
+    y = digits.target.astype(np.int64)
+    return train_test_split(x, y, test_size=DIGITS_TEST_FRACTION, random_state=SEED, stratify=y)
+
+
+def build_digits_cnn() -> WithFiles:
+    """tf_keras CNN trained DIGITS_EPOCHS epochs on the digits (deterministic ops, seeded), as
+    float TFLite, logits out; its test split goes to DIGITS_TEST. Conv 3x3x1x16 (144 weights,
+    under the usual 1024-element quantization threshold), conv 3x3x16x32 (4,608), conv
+    3x3x32x64 (18,432), dense 256x64 (16,384), dense 64x10 (640)."""
+    import io
+
+    import numpy as np
+
+    tf = import_tensorflow()
+    tf.config.experimental.enable_op_determinism()
+    tf_keras = _fresh_keras()
+    layers = tf_keras.layers
+    model = tf_keras.Sequential([
+        tf_keras.Input((8, 8, 1)),
+        layers.Conv2D(16, 3, padding="same", activation="relu"),
+        layers.Conv2D(32, 3, padding="same", activation="relu"),
+        layers.MaxPooling2D(),
+        layers.Conv2D(64, 3, padding="same", activation="relu"),
+        layers.MaxPooling2D(),
+        layers.Flatten(),
+        layers.Dense(64, activation="relu"),
+        layers.Dense(10),
+    ])
+    model.compile(optimizer=tf_keras.optimizers.Adam(1e-3), metrics=["accuracy"],
+                  loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x_train, x_test, y_train, y_test = digits_split()
+    model.fit(x_train, y_train, batch_size=32, epochs=DIGITS_EPOCHS, shuffle=True, verbose=0)
+    split = io.BytesIO()
+    np.savez(split, x=x_test, y=y_test)
+    return WithFiles(_to_tflite(model, (1, 8, 8, 1)), {DIGITS_TEST: split.getvalue()})
 
 
 OPS_BLOCKS = 233  # 3 operators each (FULLY_CONNECTED, ADD, TANH): 699 in all
@@ -132,12 +207,17 @@ def build_ops_700() -> bytes:
 
 
 # file name in MODELS_DIR -> builder returning the file's bytes (with names, for a GraphDef)
-MODELS: dict[str, Callable[[], bytes | Frozen]] = {
+MODELS: dict[str, Callable[[], bytes | Frozen | WithFiles]] = {
     "resnet50_frozen.pb": build_resnet50,
     "mobilenetv2_frozen.pb": build_mobilenetv2,
     "dense_200mb.tflite": build_dense_200mb,
     "ops_700.tflite": build_ops_700,
+    "digits_cnn.tflite": build_digits_cnn,
+    "mobilenetv2.tflite": build_mobilenetv2_tflite,
 }
+
+# the further files a model's builder writes (WithFiles), which must exist for it to be built
+MODEL_FILES: dict[str, tuple[str, ...]] = {"digits_cnn.tflite": (DIGITS_TEST,)}
 
 
 def model_path(name: str) -> Path:
@@ -163,16 +243,22 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def _is_built(name: str) -> bool:
-    """The model exists, and so do its tensor names if it is a GraphDef."""
-    return model_path(name).exists() and (not name.endswith(".pb") or names_path(name).exists())
+    """The model exists, and so do its tensor names if it is a GraphDef and its further files."""
+    return (model_path(name).exists() and (not name.endswith(".pb") or names_path(name).exists())
+            and all(model_path(extra).exists() for extra in MODEL_FILES.get(name, ())))
 
 
 def build(name: str) -> None:
-    """Build the model `name`, and write its tensor names if it is a frozen GraphDef."""
+    """Build the model `name`, and write its tensor names if it is a frozen GraphDef, or its
+    further files."""
     built = MODELS[name]()
     if isinstance(built, Frozen):
         names = {"inputs": built.inputs, "outputs": built.outputs}
         _write(names_path(name), (json.dumps(names, indent=2) + "\n").encode())
+        built = built.data
+    elif isinstance(built, WithFiles):
+        for extra, data in built.files.items():
+            _write(model_path(extra), data)
         built = built.data
     _write(model_path(name), built)
 

@@ -22,10 +22,11 @@ from typing import Any, Callable
 
 import bench_fold
 import bench_inspect
+import bench_quantize
 import bench_tflite_io
 import graphtool
 
-BENCHMARKS: list[ModuleType] = [bench_inspect, bench_tflite_io, bench_fold]
+BENCHMARKS: list[ModuleType] = [bench_inspect, bench_tflite_io, bench_fold, bench_quantize]
 BENCH_DIR = Path(__file__).resolve().parent
 OUTPUT = BENCH_DIR.parent / "BENCHMARKS.md"
 
@@ -64,6 +65,7 @@ def machine() -> dict[str, str]:
             "TensorFlow": _version("tensorflow"),
             "protobuf": _version("protobuf"),
             "graphtool": graphtool.__version__,
+            "ai-edge-litert / ai-edge-quantizer": f"{_version('ai-edge-litert')} / {_version('ai-edge-quantizer')}",
             "Load average at start (1/5/15 min)": "{:.2f} / {:.2f} / {:.2f}".format(*os.getloadavg())}
 
 

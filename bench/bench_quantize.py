@@ -1,0 +1,508 @@
+"""TFLite weight quantization, graphtool's `quantize_weights` against ai-edge-quantizer
+(AEQ): `quantize_weights(mode=dynamic)` against AEQ's `dynamic_wi8_afp32` and
+`quantize_weights(mode=weight_only)` against `weight_only_wi8_afp32` (graphtool's defaults
+otherwise: per-channel, minimum_size=1024), on a small CNN trained on scikit-learn's digits,
+a Keras 3 MobileNetV2 and a ~200 MB MLP — output SQNR, file size, time and peak memory,
+all measured in one run.
+
+Time and memory: each run is a fresh `python bench/quantize_child.py TOOL MODE MODEL OUT`,
+which imports the tool, records its RSS (the post-import baseline), then times the load and
+the quantize + write (to a file) from inside; the tools alternate, median of REPEATS runs
+for the times, the largest peak of them. Before each run the previous output is deleted and
+dirty pages are flushed. AEQ runs with its progress report and bar off (the report runs the
+quantization under `tracemalloc`).
+
+Quality, in this process: the float model and every output run in LiteRT's interpreter
+(`ai_edge_litert`, one sample at a time) on SAMPLES seeded random inputs; SQNR = 10·log10(Σ y²
+/ Σ (y − ŷ)²) over all of their outputs, y the float model's. The digits CNN also runs its
+held-out test split (written by make_models.py): SQNR over it and top-1 accuracy. Where
+graphtool leaves a weight float for being under minimum_size while AEQ quantizes every
+weight, a further row runs graphtool with minimum_size=0 (AEQ's coverage) against the same
+AEQ runs.
+
+    python bench/bench_quantize.py              # the rows, as a plain-text table, and the notes
+    python bench/bench_quantize.py --profile    # cProfile of graphtool's child per model and mode
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from bench_inspect import format_rows
+from bench_tflite_io import _fresh_target, _model, describe
+from make_models import DIGITS_TEST, model_path
+
+QUANT_MODELS = ("digits_cnn.tflite", "mobilenetv2.tflite", "dense_200mb.tflite")
+RECIPES = {"dynamic": "dynamic_wi8_afp32", "weight_only": "weight_only_wi8_afp32"}
+TOOLS = ("graphtool", "aeq")
+REPEATS = 3
+SAMPLES = 10
+SEED = 0
+PROFILE_TOP = 20
+FULL_COVERAGE = "minimum_size=0"  # graphtool's option for AEQ's coverage: every weight
+TEST_SPLIT_MODEL = "digits_cnn.tflite"  # the model with a real test split (DIGITS_TEST)
+BENCH_DIR = Path(__file__).resolve().parent
+OUT_DIR = BENCH_DIR / "out"  # gitignored
+CHILD = BENCH_DIR / "quantize_child.py"
+TITLE = "TFLite weight quantization against ai-edge-quantizer"
+
+Row = dict[str, Any]
+Draw = Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]
+
+# the seeded random inputs of each model: what they are, and how they are drawn
+INPUTS: dict[str, tuple[str, Draw]] = {
+    "digits_cnn.tflite": ("uniform in [0, 1), the training range", lambda rng, shape: rng.uniform(0, 1, shape)),
+    "mobilenetv2.tflite": ("uniform in [−1, 1), MobileNetV2's preprocessed range",
+                           lambda rng, shape: rng.uniform(-1, 1, shape)),
+    "dense_200mb.tflite": ("standard normal", lambda rng, shape: rng.standard_normal(shape)),
+}
+
+
+# -- fresh-process runs ----------------------------------------------------------------------
+
+def run_child(tool: str, mode: str, model: Path, out: Path, options: str = "",
+              profile_top: int = 0) -> dict[str, Any]:
+    """One `quantize_child.py` run: its JSON measurements (its stderr, with --profile)."""
+    argv = [sys.executable, str(CHILD), tool, mode, str(model), str(out)]
+    argv += ["--options", options] if options else []
+    argv += ["--profile", str(profile_top)] if profile_top else []
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=BENCH_DIR)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}:\n{done.stderr}")
+    return {**json.loads(done.stdout.strip().splitlines()[-1]), "stderr": done.stderr}
+
+
+def child_runs(jobs: dict[str, tuple[str, str, Path, Path, str]], repeats: int = REPEATS) -> dict[str, list[dict]]:
+    """`repeats` runs of each job (tool, mode, model, out, options), alternating the jobs so
+    drift hits them alike."""
+    runs: dict[str, list[dict]] = {key: [] for key in jobs}
+    for _ in range(repeats):
+        for key, (tool, mode, model, out, options) in jobs.items():
+            _fresh_target(out)
+            runs[key].append(run_child(tool, mode, model, out, options))
+    return runs
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians of the times; the largest peaks, and the peak over baseline, of the runs."""
+    return {"seconds": statistics.median(r["load_s"] + r["quantize_s"] for r in runs),
+            "load_s": statistics.median(r["load_s"] for r in runs),
+            "quantize_s": statistics.median(r["quantize_s"] for r in runs),
+            "baseline_mb": statistics.median(r["baseline_rss_mb"] for r in runs),
+            "peak_mb": max(r["peak_rss_mb"] for r in runs),
+            "over_baseline_mb": max(r["work_peak_rss_mb"] - r["baseline_rss_mb"] for r in runs),
+            "stats": runs[-1].get("stats", {})}
+
+
+# -- quality ---------------------------------------------------------------------------------
+
+def outputs(path: Path, samples: np.ndarray) -> np.ndarray:
+    """The model's (single) output for each sample, run one at a time in LiteRT's interpreter."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    (source,), (sink,) = interpreter.get_input_details(), interpreter.get_output_details()
+    results = []
+    for sample in samples:
+        interpreter.set_tensor(source["index"], sample[np.newaxis].astype(source["dtype"]))
+        interpreter.invoke()
+        results.append(interpreter.get_tensor(sink["index"])[0].copy())
+    return np.stack(results)
+
+
+def random_samples(model: Path) -> np.ndarray:
+    """SAMPLES seeded random inputs for `model`, shaped like its input without the batch."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    (source,) = Interpreter(model_path=str(model)).get_input_details()
+    _, draw = INPUTS[model.name]
+    return draw(np.random.default_rng(SEED), (SAMPLES, *source["shape"][1:])).astype(np.float32)
+
+
+def sqnr_db(reference: np.ndarray, actual: np.ndarray) -> float:
+    """10·log10(signal power / noise power), the reference being the signal (inf if equal)."""
+    reference, actual = reference.astype(np.float64), actual.astype(np.float64)
+    noise = float(np.sum((reference - actual) ** 2))
+    return math.inf if noise == 0 else 10 * math.log10(float(np.sum(reference ** 2)) / noise)
+
+
+def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(np.argmax(logits, axis=-1) == labels))
+
+
+class Reference:
+    """A float model's outputs on its random samples (and on the test split, if it has one),
+    computed once and compared against each quantized model."""
+
+    def __init__(self, model: Path):
+        self.flatbuffer = Flatbuffer(model)
+        self.samples = random_samples(model)
+        self.outputs = outputs(model, self.samples)
+        self.test = None
+        if model.name == TEST_SPLIT_MODEL:
+            with np.load(model_path(DIGITS_TEST)) as split:
+                self.test = (split["x"], split["y"])
+            self.test_outputs = outputs(model, self.test[0])
+            self.accuracy = accuracy(self.test_outputs, self.test[1])
+
+    def quality(self, quantized: Path) -> dict[str, float]:
+        """SQNR on the random samples; on the test split, SQNR and accuracy too."""
+        result = {"sqnr": sqnr_db(self.outputs, outputs(quantized, self.samples))}
+        if self.test is not None:
+            test_outputs = outputs(quantized, self.test[0])
+            result |= {"test_sqnr": sqnr_db(self.test_outputs, test_outputs),
+                       "accuracy": accuracy(test_outputs, self.test[1])}
+        return result
+
+
+class Flatbuffer:
+    """A .tflite file read with LiteRT's own schema (not graphtool's reader): its constant
+    tensors by name, buffer and operator-code counts and min_runtime_version."""
+
+    def __init__(self, path: Path):
+        from ai_edge_litert import schema_py_generated as schema
+
+        self.raw = path.read_bytes()
+        model = schema.ModelT.InitFromPackedBuf(self.raw, 0)
+        self.model = model
+        self.tensors = {t.name.decode(): t for sg in model.subgraphs for t in sg.tensors or []}
+        self.buffers = len(model.buffers)
+        self.empty_buffers = sum(1 for b in model.buffers if self._bytes(b) is None)
+        used = {op.opcodeIndex for sg in model.subgraphs for op in sg.operators or []}
+        self.operator_codes = len(model.operatorCodes)
+        self.unused_operator_codes = self.operator_codes - len(used)
+        runtime = [bytes(model.buffers[m.buffer].data).rstrip(b"\0").decode()
+                   for m in model.metadata or [] if m.name == b"min_runtime_version"]
+        self.min_runtime = runtime[0] if runtime else "–"
+
+    def _bytes(self, buffer: Any) -> bytes | None:
+        """A buffer's data, inside the flatbuffer or after it (offset > 1, as AEQ writes
+        some), or None when empty."""
+        if buffer.offset > 1:
+            return self.raw[buffer.offset:buffer.offset + buffer.size]
+        return bytes(buffer.data) if buffer.data is not None and len(buffer.data) else None
+
+    def data(self, name: str) -> np.ndarray | None:
+        """The constant `name` as stored (None when it is not a constant)."""
+        tensor = self.tensors[name]
+        raw = self._bytes(self.model.buffers[tensor.buffer])
+        if raw is None:
+            return None
+        dtypes = {0: np.float32, 1: np.float16, 9: np.int8}
+        return np.frombuffer(raw, dtypes[tensor.type]).reshape(tensor.shape)
+
+    def weights(self) -> list[str]:
+        """Names of the float32 constants of rank ≥ 2 (the weights)."""
+        return [name for name, t in self.tensors.items()
+                if t.type == 0 and len(t.shape) >= 2 and self.data(name) is not None]
+
+    def dequantized(self, name: str) -> np.ndarray:
+        """The constant `name` as float: int8 times its scales (per channel along its axis)."""
+        tensor, values = self.tensors[name], self.data(name)
+        if tensor.type != 9:
+            return values.astype(np.float32)
+        q = tensor.quantization
+        scale, zero = np.asarray(q.scale, np.float32), np.asarray(q.zeroPoint, np.float32)
+        shape = [1] * values.ndim
+        if scale.size > 1:
+            shape[q.quantizedDimension] = -1
+        return (values.astype(np.float32) - zero.reshape(shape)) * scale.reshape(shape)
+
+
+def _op_version(model: Flatbuffer) -> int:
+    """The highest version of any operator code the model's operators use."""
+    used = {op.opcodeIndex for sg in model.model.subgraphs for op in sg.operators or []}
+    return max(model.model.operatorCodes[i].version for i in used)
+
+
+def weight_report(float_model: Flatbuffer, quantized: Flatbuffer) -> dict[str, Any]:
+    """How many of the float model's weights `quantized` stores in int8, their SQNR as stored
+    (all weights together, a float one counting as exact), and its layout figures."""
+    signal = noise = 0.0
+    count = 0
+    for name in float_model.weights():
+        reference = float_model.data(name).astype(np.float64)
+        actual = quantized.dequantized(name).astype(np.float64)
+        count += quantized.tensors[name].type == 9
+        signal += float(np.sum(reference ** 2))
+        noise += float(np.sum((reference - actual) ** 2))
+    return {"weights": len(float_model.weights()), "quantized": count,
+            "sqnr": math.inf if noise == 0 else 10 * math.log10(signal / noise),
+            "buffers": quantized.buffers, "empty_buffers": quantized.empty_buffers,
+            "operator_codes": quantized.operator_codes, "unused_operator_codes": quantized.unused_operator_codes,
+            "min_runtime": quantized.min_runtime, "op_version": _op_version(quantized)}
+
+
+def int8_differences(float_model: Flatbuffer, gt: Flatbuffer, aeq: Flatbuffer) -> dict[str, int]:
+    """Over the weights both tools store in int8 with the same scales: how many int8 values
+    differ, of how many, and by at most how much."""
+    differing = compared = largest = 0
+    for name in float_model.weights():
+        a, b = gt.tensors[name], aeq.tensors[name]
+        if a.type != 9 or b.type != 9 or not np.array_equal(a.quantization.scale, b.quantization.scale):
+            continue
+        diff = np.abs(gt.data(name).astype(np.int16) - aeq.data(name).astype(np.int16))
+        differing += int(np.count_nonzero(diff))
+        compared += diff.size
+        largest = max(largest, int(diff.max(initial=0)))
+    return {"differing": differing, "compared": compared, "largest": largest}
+
+
+# -- rows ------------------------------------------------------------------------------------
+
+def _row(mode: str, graphtool_s: float, anchor: str, anchor_s: float, **extra: Any) -> Row:
+    return {"benchmark": TITLE, "mode": mode, "graphtool_s": graphtool_s, "anchor": anchor,
+            "anchor_s": anchor_s, "ratio": anchor_s / graphtool_s, **extra}
+
+
+def _db(value: float) -> str:
+    return "∞" if math.isinf(value) else f"{value:.2f}"
+
+
+def columns(row: Row) -> dict[str, str]:
+    """The extra table columns of a row."""
+    gt, aeq, size = row["gt"], row["aeq"], row["bytes"]
+    cells = {"Load + quantize + write s (graphtool; AEQ)":
+                 f"{gt['load_s']:.3f} + {gt['quantize_s']:.3f}; {aeq['load_s']:.3f} + {aeq['quantize_s']:.3f}",
+             "File bytes (float / graphtool / AEQ)": f"{size['float']:,} / {size['graphtool']:,} / {size['aeq']:,}",
+             "Weights quantized (graphtool / AEQ, of all)":
+                 f"{row['weights']['graphtool']['quantized']} / {row['weights']['aeq']['quantized']} "
+                 f"of {row['weights']['aeq']['weights']}",
+             "Weight SQNR dB (graphtool / AEQ)":
+                 f"{_db(row['weights']['graphtool']['sqnr'])} / {_db(row['weights']['aeq']['sqnr'])}",
+             f"SQNR dB, {SAMPLES} random inputs (graphtool / AEQ)":
+                 f"{_db(row['quality']['graphtool']['sqnr'])} / {_db(row['quality']['aeq']['sqnr'])}"}
+    if "test_sqnr" in row["quality"]["graphtool"]:
+        quality = row["quality"]
+        cells["SQNR dB, digits test split (graphtool / AEQ)"] = \
+            f"{_db(quality['graphtool']['test_sqnr'])} / {_db(quality['aeq']['test_sqnr'])}"
+        cells["Test accuracy (float / graphtool / AEQ)"] = \
+            (f"{row['float_accuracy']:.2%} / {quality['graphtool']['accuracy']:.2%} / "
+             f"{quality['aeq']['accuracy']:.2%}").replace("%", " %")
+    cells["min_runtime_version, highest op version (graphtool / AEQ)"] = " / ".join(
+        f"{row['weights'][tool]['min_runtime']}, v{row['weights'][tool]['op_version']}" for tool in TOOLS)
+    return cells
+
+
+def make_row(model: Path, mode: str, options: str, gt_runs: list[dict], aeq_runs: list[dict],
+             outs: dict[str, Path], reference: Reference) -> Row:
+    """One row: graphtool's runs against AEQ's for a model and mode."""
+    gt, aeq = summarise(gt_runs), summarise(aeq_runs)
+    spec = gt_runs[-1]["spec"]
+    row = _row(f"{describe(model)}: `{spec}` (median of {REPEATS})", gt["seconds"],
+               f"AEQ `{RECIPES[mode]}`, fresh process", aeq["seconds"],
+               graphtool_peak_rss_mb=gt["peak_mb"], anchor_peak_rss_mb=aeq["peak_mb"],
+               graphtool_rss_over_baseline_mb=gt["over_baseline_mb"],
+               anchor_rss_over_baseline_mb=aeq["over_baseline_mb"],
+               model=model.name, quant_mode=mode, options=options, gt=gt, aeq=aeq,
+               bytes={"float": model.stat().st_size, **{tool: outs[tool].stat().st_size for tool in TOOLS}},
+               quality={tool: reference.quality(outs[tool]) for tool in TOOLS})
+    stored = {tool: Flatbuffer(outs[tool]) for tool in TOOLS}
+    row["weights"] = {tool: weight_report(reference.flatbuffer, stored[tool]) for tool in TOOLS}
+    row["int8_differences"] = int8_differences(reference.flatbuffer, stored["graphtool"], stored["aeq"])
+    row["float_versions"] = (reference.flatbuffer.min_runtime, _op_version(reference.flatbuffer))
+    if reference.test is not None:
+        row["float_accuracy"] = reference.accuracy
+    row["columns"] = columns(row)
+    return row
+
+
+def _too_small(runs: list[dict]) -> int:
+    """Weights graphtool left float for being under minimum_size (its pass's stats)."""
+    return int(runs[-1].get("stats", {}).get("skipped", {}).get("too small", 0))
+
+
+def measure_model(name: str, tmp: Path) -> list[Row]:
+    """The rows of one model: per mode, graphtool's defaults against AEQ, then graphtool with
+    FULL_COVERAGE against the same AEQ runs when the defaults left weights float."""
+    model = _model(name)
+    reference = Reference(model)
+    rows = []
+    for mode in RECIPES:
+        outs = {tool: tmp / f"{tool}-{mode}-{name}" for tool in TOOLS}
+        runs = child_runs({tool: (tool, mode, model, outs[tool], "") for tool in TOOLS})
+        rows.append(make_row(model, mode, "", runs["graphtool"], runs["aeq"], outs, reference))
+        if _too_small(runs["graphtool"]):
+            full = {"graphtool": tmp / f"graphtool-{mode}-full-{name}", "aeq": outs["aeq"]}
+            gt_full = child_runs({"graphtool": ("graphtool", mode, model, full["graphtool"], FULL_COVERAGE)})
+            rows.append(make_row(model, mode, FULL_COVERAGE, gt_full["graphtool"], runs["aeq"], full, reference))
+    return rows
+
+
+def run() -> list[Row]:
+    """Rows: per model, per mode, graphtool against AEQ (and graphtool with FULL_COVERAGE)."""
+    OUT_DIR.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=OUT_DIR) as tmp:
+        return [row for name in QUANT_MODELS for row in measure_model(name, Path(tmp))]
+
+
+# -- criteria --------------------------------------------------------------------------------
+
+def _met(ok: bool) -> str:
+    return "**met**" if ok else "**not met**"
+
+
+def _sqnr_ok(row: Row) -> bool:
+    """graphtool's SQNR at least AEQ's on every input set, as rounded in the table."""
+    gt, aeq = row["quality"]["graphtool"], row["quality"]["aeq"]
+    keys = [k for k in ("sqnr", "test_sqnr") if k in gt]
+    return all(round(gt[k], 2) >= round(aeq[k], 2) for k in keys)
+
+
+def _size_ok(row: Row) -> bool:
+    return row["bytes"]["graphtool"] <= row["bytes"]["aeq"]
+
+
+def _time_ok(row: Row) -> bool:
+    return row["graphtool_s"] <= row["anchor_s"]
+
+
+def _memory_ok(row: Row) -> bool:
+    return row["graphtool_rss_over_baseline_mb"] <= row["anchor_rss_over_baseline_mb"]
+
+
+CRITERIA: dict[str, Callable[[Row], bool]] = {
+    "SQNR at least as good": _sqnr_ok, "file no larger": _size_ok,
+    "time no worse": _time_ok, "peak memory no worse": _memory_ok}
+
+
+def _sqnr_detail(row: Row) -> str:
+    gt, aeq = row["quality"]["graphtool"], row["quality"]["aeq"]
+    text = f"{_db(gt['sqnr'])} vs {_db(aeq['sqnr'])} dB"
+    if "test_sqnr" in gt:
+        text += (f"; test split {_db(gt['test_sqnr'])} vs {_db(aeq['test_sqnr'])} dB, accuracy "
+                 f"{gt['accuracy']:.2%} vs {aeq['accuracy']:.2%}")
+    gt_w, aeq_w = row["weights"]["graphtool"]["sqnr"], row["weights"]["aeq"]["sqnr"]
+    text += f"; weights {_db(gt_w)} vs {_db(aeq_w)} dB"
+    diff = row["int8_differences"]
+    if diff["compared"]:
+        text += (f"; where both store int8 with the same scales, {diff['differing']:,} of "
+                 f"{diff['compared']:,} values differ" + (f", by at most {diff['largest']}" if diff["differing"] else ""))
+    if not _sqnr_ok(row) and round(gt_w, 2) >= round(aeq_w, 2):
+        text += (": graphtool's stored weights are at least as close to the float ones (to 0.01 dB), "
+                 "so the output gap comes at run time, from how LiteRT's hybrid kernels, which "
+                 "quantize activations on the fly, respond to the weights that differ")
+    return text
+
+
+def _size_detail(row: Row) -> str:
+    gt, aeq = row["bytes"]["graphtool"], row["bytes"]["aeq"]
+    text = f"{gt:,} vs {aeq:,} bytes, {gt - aeq:+,}"
+    small = _too_small([{"stats": row["gt"]["stats"]}])
+    if small:
+        text += f"; graphtool left {small} weight{'s' if small > 1 else ''} under minimum_size float"
+    layout = {tool: row["weights"][tool] for tool in TOOLS}
+    if gt > aeq and layout["graphtool"]["buffers"] > layout["aeq"]["buffers"]:
+        text += (f"; buffers {layout['graphtool']['buffers']} vs {layout['aeq']['buffers']} "
+                 f"({layout['graphtool']['empty_buffers']} vs {layout['aeq']['empty_buffers']} empty)")
+    if gt > aeq and layout["graphtool"]["unused_operator_codes"] > layout["aeq"]["unused_operator_codes"]:
+        text += (f"; unused operator codes {layout['graphtool']['unused_operator_codes']} vs "
+                 f"{layout['aeq']['unused_operator_codes']}")
+    return text
+
+
+def _time_detail(row: Row) -> str:
+    gt, aeq = row["gt"], row["aeq"]
+    return (f"{gt['seconds']:.3f} s vs {aeq['seconds']:.3f} s; quantize + write alone "
+            f"{gt['quantize_s']:.3f} s vs {aeq['quantize_s']:.3f} s")
+
+
+def _memory_detail(row: Row) -> str:
+    return (f"{row['graphtool_rss_over_baseline_mb']:,.1f} vs {row['anchor_rss_over_baseline_mb']:,.1f} MiB "
+            f"over the post-import baseline; raw peaks {row['graphtool_peak_rss_mb']:,.0f} vs "
+            f"{row['anchor_peak_rss_mb']:,.0f} MiB")
+
+
+DETAILS: dict[str, Callable[[Row], str]] = {
+    "SQNR at least as good": _sqnr_detail, "file no larger": _size_detail,
+    "time no worse": _time_detail, "peak memory no worse": _memory_detail}
+
+
+def _label(row: Row) -> str:
+    options = f", {row['options']}" if row["options"] else ""
+    return f"`{row['model']}`, {row['quant_mode']}{options}"
+
+
+def row_criteria(row: Row) -> str:
+    """One row's four criteria, met or not, with the figures."""
+    parts = [f"{criterion} — {_met(check(row))} ({DETAILS[criterion](row)})"
+             for criterion, check in CRITERIA.items()]
+    return f"- {_label(row)}: " + "; ".join(parts)
+
+
+def tally(rows: list[Row]) -> str:
+    """'met in N of M' per criterion, over the rows given."""
+    return "; ".join(f"{criterion} {sum(map(check, rows))} of {len(rows)}" for criterion, check in CRITERIA.items())
+
+
+def notes(rows: list[Row]) -> str:
+    """The requirement's criteria, judged on this run's figures (markdown)."""
+    defaults = [r for r in rows if not r["options"]]
+    lines = ["Criteria, graphtool against AEQ on the same model and mode (SQNR compared as rounded in "
+             "the table, on every input set the model has; time is load + quantize + write, file to "
+             "file, medians; memory is peak − post-import RSS, the largest of the runs; RSS \"MB\" are "
+             "MiB). Random inputs: " + "; ".join(f"`{name}` {what}" for name, (what, _) in INPUTS.items()) + ".",
+             "", f"graphtool's defaults — met in: {tally(defaults)}.", ""]
+    lines += [row_criteria(r) for r in rows]
+    full = [r for r in rows if r["options"]]
+    if full:
+        lines += ["", f"With `{FULL_COVERAGE}` (every weight quantized, as AEQ does) — met in: {tally(full)}."]
+    lines += ["", versions_note(rows)]
+    return "\n".join(lines)
+
+
+def versions_note(rows: list[Row]) -> str:
+    """Which outputs keep the float model's min_runtime_version and operator versions."""
+    def kept(row: Row, tool: str) -> bool:
+        stored = row["weights"][tool]
+        return (stored["min_runtime"], stored["op_version"]) == row["float_versions"]
+
+    counts = {tool: sum(kept(r, tool) for r in rows) for tool in TOOLS}
+    return (f"min_runtime_version metadata and operator versions: AEQ's output keeps the float "
+            f"model's in {counts['aeq']} of {len(rows)} rows, graphtool's in {counts['graphtool']} "
+            f"(graphtool raises them to what the int8 and hybrid kernels need, after TensorFlow's "
+            f"op_version.cc and runtime_version.cc, so a runtime too old for those kernels refuses the "
+            f"model when it loads it).")
+
+
+# -- profiling -------------------------------------------------------------------------------
+
+def profile(top: int = PROFILE_TOP) -> str:
+    """cProfile of graphtool's child for each model and mode, top entries by cumulative time."""
+    parts = []
+    OUT_DIR.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=OUT_DIR) as tmp:
+        for name in QUANT_MODELS:
+            for mode in RECIPES:
+                result = run_child("graphtool", mode, _model(name), Path(tmp) / name, profile_top=top)
+                parts.append(f"== graphtool {name} {mode}: load {result['load_s']:.3f} s, quantize + "
+                             f"write {result['quantize_s']:.3f} s (under cProfile)\n{result['stderr']}")
+    return "\n".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="TFLite weight quantization against ai-edge-quantizer")
+    parser.add_argument("--profile", action="store_true", help="cProfile graphtool's children instead")
+    args = parser.parse_args(argv)
+    if args.profile:
+        print(profile())
+        return 0
+    rows = run()
+    print(format_rows(rows), end="\n\n")
+    print("\n".join(f"{r['mode']}: {r['columns']}" for r in rows), end="\n\n")
+    print(notes(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -269,7 +269,10 @@ class _Writer:
             index = int(entry.get("buffer", 0))
             raw = _raw(self.buffers[index]) if index < len(self.buffers) else None
             if raw is None or raw.tobytes() != bytes(wanted[name]):
-                entry["buffer"] = self._append_buffer(wanted[name])
+                if 0 < index < len(self.buffers) and self._only_metadata_uses(index, model):
+                    self.buffers[index] = {"data": np.frombuffer(bytes(wanted[name]), np.uint8)}
+                else:
+                    entry["buffer"] = self._append_buffer(wanted[name])
             entries.append(entry)
         known = {(e.get("name") or b"").decode("utf-8", "surrogateescape") for e in model.get("metadata") or []}
         for name, data in wanted.items():
@@ -277,6 +280,12 @@ class _Writer:
                 entries.append({"name": name.encode("utf-8", "surrogateescape"), "buffer": self._append_buffer(data)})
         if entries or model.get("metadata") is not None:
             model["metadata"] = entries
+
+    def _only_metadata_uses(self, index: int, model: dict) -> bool:
+        """True when buffer `index` holds one metadata entry's value and nothing else's."""
+        tensors = sum(1 for sg in self.subgraphs for t in sg["tensors"] if t.get("buffer") == index)
+        entries = sum(1 for e in model.get("metadata") or [] if int(e.get("buffer", 0)) == index)
+        return tensors == 0 and entries == 1 and index not in set(model.get("metadata_buffer", ()))
 
     def _append_buffer(self, data: bytes | np.ndarray) -> int:
         self.buffers.append({"data": data if isinstance(data, np.ndarray) else np.frombuffer(bytes(data), np.uint8)})

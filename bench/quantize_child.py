@@ -2,21 +2,25 @@
 (for bench_quantize.py).
 
     python bench/quantize_child.py {graphtool,aeq} {dynamic,weight_only} MODEL OUT
-                                   [--options K=V,...] [--profile N]
+                                   [--options K=V,...] [--then PASSES] [--profile N]
 
 graphtool: `graphtool.load`, then `graphtool.transform(graph, "quantize_weights(mode=MODE,
-OPTIONS)")` + `graphtool.save`. aeq (ai-edge-quantizer): `quantizer.Quantizer(MODEL)`, then
+OPTIONS) PASSES")` (one pipeline string, PASSES being further passes such as
+`dedupe_buffers`, timed with the quantization as one step) + `graphtool.save`. aeq
+(ai-edge-quantizer): `quantizer.Quantizer(MODEL)`, then
 `load_quantization_recipe(recipe.dynamic_wi8_afp32())` (or `weight_only_wi8_afp32()`) +
 `quantize()` + `export_model`; its progress report (which runs the whole quantization under
 `tracemalloc`) and progress bar are turned off, so it is timed doing the work only.
 
 The tool is imported first (for graphtool with its pass registry, which would otherwise
-import every transform module inside the first `transform` call); then the RSS after imports is recorded as the baseline and the
-kernel's high-water mark reset (as in tflite_io_child.py); then the load and the quantize +
-write are timed separately. Prints one JSON object: load_s, quantize_s, baseline_rss_mb,
-peak_rss_mb (the whole process, imports included), work_peak_rss_mb (the peak from the
-baseline on) and, for graphtool, the pass's stats. With --profile N the load + quantize +
-write runs under cProfile and the top N entries by cumulative time go to stderr.
+import every transform module inside the first `transform` call); then the RSS after imports
+is recorded as the baseline and the kernel's high-water mark reset (as in
+tflite_io_child.py); then the load and the quantize + write are timed separately. Prints one
+JSON object: load_s, quantize_s, baseline_rss_mb, peak_rss_mb (the whole process, imports
+included), work_peak_rss_mb (the peak from the baseline on) and, for graphtool, the pipeline
+string (spec), quantize_weights's stats (stats) and every pass's (pass_stats). With
+--profile N the load + quantize + write runs under cProfile and the top N entries by
+cumulative time go to stderr.
 """
 from __future__ import annotations
 
@@ -40,28 +44,35 @@ Loader = Callable[[Path], Any]
 Quantize = Callable[[Any, Path], dict[str, Any]]  # (loaded, out) -> stats
 
 
-def graphtool_tool(mode: str, options: str) -> tuple[Loader, Quantize]:
-    """graphtool.load; then quantize_weights and graphtool.save (an atomic write to the file).
-    The pass registry, which imports every transform module on first use, is loaded here
-    with the imports, not in the timed part."""
+def pipeline(mode: str, options: str = "", then: str = "") -> str:
+    """The graphtool pipeline string: quantize_weights(mode=MODE,OPTIONS), then THEN."""
+    call = f"quantize_weights({','.join(['mode=' + mode, *filter(None, [options])])})"
+    return " ".join(filter(None, [call, then.strip()]))
+
+
+def graphtool_tool(mode: str, options: str, then: str = "") -> tuple[Loader, Quantize]:
+    """graphtool.load; then the pipeline (quantize_weights, then `then`) and graphtool.save
+    (an atomic write to the file). The pass registry, which imports every transform module
+    on first use, is loaded here with the imports, not in the timed part."""
     import graphtool
 
     graphtool.passes.get("quantize_weights", "tflite")
 
-    spec = f"quantize_weights({','.join(['mode=' + mode, *filter(None, [options])])})"
+    spec = pipeline(mode, options, then)
 
     def quantize(graph: Any, out: Path) -> dict[str, Any]:
         report = graphtool.transform(graph, spec)
         graphtool.save(graph, out)
-        return {"spec": spec, "stats": report.passes[0].stats}
+        return {"spec": spec, "stats": report.passes[0].stats,
+                "pass_stats": [{"pass": p.name, "seconds": p.seconds, **p.stats} for p in report.passes]}
 
     return graphtool.load, quantize
 
 
-def aeq_tool(mode: str, options: str) -> tuple[Loader, Quantize]:
+def aeq_tool(mode: str, options: str, then: str = "") -> tuple[Loader, Quantize]:
     """Quantizer(MODEL) reads and parses the model; then recipe + quantize + export_model."""
-    if options:
-        raise ValueError("aeq takes no --options")
+    if options or then:
+        raise ValueError("aeq takes no --options or --then")
     from ai_edge_quantizer import quantizer, recipe
 
     make_recipe = getattr(recipe, AEQ_RECIPES[mode])
@@ -75,7 +86,7 @@ def aeq_tool(mode: str, options: str) -> tuple[Loader, Quantize]:
     return lambda path: quantizer.Quantizer(str(path)), quantize
 
 
-TOOLS: dict[str, Callable[[str, str], tuple[Loader, Quantize]]] = {
+TOOLS: dict[str, Callable[[str, str, str], tuple[Loader, Quantize]]] = {
     "graphtool": graphtool_tool,
     "aeq": aeq_tool,
 }
@@ -90,10 +101,10 @@ def load_quantize(load: Loader, quantize: Quantize, model: Path, out: Path) -> t
     return middle - start, time.perf_counter() - middle, stats
 
 
-def measure(tool: str, mode: str, model: Path, out: Path, options: str = "",
+def measure(tool: str, mode: str, model: Path, out: Path, options: str = "", then: str = "",
             profile_top: int = 0) -> dict[str, Any]:
     """Import `tool`, then time one load + quantize + write and report the memory around it."""
-    load, quantize = TOOLS[tool](mode, options)
+    load, quantize = TOOLS[tool](mode, options, then)
     gc.collect()
     import_peak, baseline = _status_mb("VmHWM"), _status_mb("VmRSS")
     _reset_peak()
@@ -111,10 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model", type=Path)
     parser.add_argument("out", type=Path)
     parser.add_argument("--options", default="", help="more quantize_weights parameters (graphtool only)")
+    parser.add_argument("--then", default="", metavar="PASSES",
+                        help="passes to run after quantize_weights in the same pipeline (graphtool only)")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="cProfile the load + quantize + write; print the top N cumulative entries")
     args = parser.parse_args(argv)
-    result = measure(args.tool, args.mode, args.model, args.out, args.options, args.profile)
+    result = measure(args.tool, args.mode, args.model, args.out, args.options, args.then, args.profile)
     sys.stdout.flush()
     print(json.dumps(result, default=str))
     return 0

@@ -6,7 +6,7 @@ CORE   := $(VENV)/.installed-core
 TEST   := $(VENV)/.installed-test
 DEMO_OUT := build/demo
 
-.PHONY: demo test bench fixtures proto readme clean
+.PHONY: demo test bench fixtures proto readme rules clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ proto: $(CORE)
 ## readme: regenerate README's transform reference from the registry
 readme: $(CORE)
 	$(BIN)/python scripts/update_readme.py
+
+## rules: copy the compatibility rule tables from schemas/compat into the package
+rules:
+	cp schemas/compat/*.json graphtool/analysis/rules/
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache

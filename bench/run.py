@@ -20,13 +20,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
 
+import bench_check
 import bench_fold
 import bench_inspect
 import bench_quantize
 import bench_tflite_io
 import graphtool
 
-BENCHMARKS: list[ModuleType] = [bench_inspect, bench_tflite_io, bench_fold, bench_quantize]
+BENCHMARKS: list[ModuleType] = [bench_inspect, bench_tflite_io, bench_fold, bench_quantize, bench_check]
 BENCH_DIR = Path(__file__).resolve().parent
 OUTPUT = BENCH_DIR.parent / "BENCHMARKS.md"
 

@@ -7,6 +7,7 @@
     graphtool.save(graph, "model.pbtxt")
 """
 from .analysis import Summary, inspect
+from .analysis.check import CheckReport, check
 from .errors import FormatError, GraphError, GraphtoolError, UnknownFormatError
 from .formats import load, save
 from .ir import DType, Graph, Node, Ref, Tensor
@@ -14,6 +15,6 @@ from .passes import TransformReport, transform
 
 __version__ = "0.1.0"
 
-__all__ = ["DType", "FormatError", "Graph", "GraphError", "GraphtoolError", "Node", "Ref", "Summary",
-           "Tensor", "TransformReport", "UnknownFormatError", "__version__", "inspect", "load", "save",
+__all__ = ["CheckReport", "DType", "FormatError", "Graph", "GraphError", "GraphtoolError", "Node", "Ref", "Summary",
+           "Tensor", "TransformReport", "UnknownFormatError", "__version__", "check", "inspect", "load", "save",
            "transform"]

@@ -8,9 +8,9 @@ from typing import Sequence
 
 from .. import __version__
 from ..errors import GraphtoolError
-from . import convert_cmd, inspect_cmd, transform_cmd, transforms_cmd
+from . import check_cmd, convert_cmd, inspect_cmd, transform_cmd, transforms_cmd
 
-COMMANDS = (inspect_cmd, transform_cmd, transforms_cmd, convert_cmd)
+COMMANDS = (inspect_cmd, transform_cmd, transforms_cmd, check_cmd, convert_cmd)
 EXIT_BAD_INPUT = 2
 
 

@@ -1,0 +1,78 @@
+"""check: will this model run on a runtime or accelerator? Operator by operator, with the
+reason and, where graphtool has one, the transform that fixes it.
+
+Targets:
+  tflite         GraphDef: would TFLITE_BUILTINS alone convert it; .tflite: only builtins
+  tflite+select  builtins plus the Select TF ops allowlist (Flex delegate)
+  gpu            the TFLite GPU delegate (gpu_compatibility.cc)             .tflite
+  edgetpu        the Coral Edge TPU compiler's requirements                 .tflite
+  micro          TFLite Micro's kernels (the tflite-micro Python resolver)  .tflite
+  xnnpack        the XNNPACK delegate                                       .tflite
+  runtime        the minimum TFLite runtime (runtime_version.cc)            .tflite
+  runtime:X.Y.Z  ... and every operator checked against runtime X.Y.Z
+
+The rules are data (graphtool/analysis/rules/*.json, sources in schemas/compat/), each
+naming the file or document and TensorFlow version it comes from.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+from ..errors import GraphtoolError
+from ..ir import Graph
+from .compat import edgetpu, gpu, graphdef_ops, micro, runtime, tflite_ops, xnnpack
+from .compat.report import ERROR, INFO, SEVERITIES, WARNING, CheckReport, Finding
+
+__all__ = ["ERROR", "INFO", "SEVERITIES", "TARGETS", "WARNING", "CheckError", "CheckReport", "Finding", "check"]
+
+TARGETS = ("tflite", "tflite+select", "gpu", "edgetpu", "micro", "xnnpack", "runtime")
+RUNTIME_PREFIX = "runtime:"
+
+
+class CheckError(GraphtoolError):
+    """The target is unknown, or does not apply to the model's format."""
+
+
+def check(graph: Graph, target: str, outputs: Iterable[str] | None = None) -> CheckReport:
+    """Check `graph` against `target` (see TARGETS; also "runtime:2.10.0").
+
+    `outputs` (GraphDef only) limits the check to what those nodes need, as the converter
+    does with its output arrays; by default every node is checked."""
+    name, version = parse_target(target)
+    fmt = graph.format
+    if fmt not in ("graphdef", "tflite"):
+        raise CheckError(f"cannot check a {fmt!r} graph; load a .pb, .pbtxt or .tflite model")
+    if fmt == "graphdef" and name not in ("tflite", "tflite+select"):
+        raise CheckError(f"target {target!r} checks TFLite models; convert the GraphDef to .tflite first "
+                         f"(or check it with --target tflite)")
+    if outputs and fmt != "graphdef":
+        raise CheckError("outputs apply to GraphDefs only (a .tflite model declares its outputs)")
+    report = CheckReport(target=target, format=fmt, is_runtime_target=name == "runtime")
+    if fmt == "graphdef":
+        graphdef_ops.check(graph, report, select=name == "tflite+select", outputs=outputs)
+    elif name == "runtime":
+        runtime.check(graph, report, version)
+    else:
+        _TFLITE_CHECKS[name](graph, report)
+    return report
+
+
+def parse_target(target: str) -> tuple[str, str | None]:
+    """("runtime", "2.10.0") for "runtime:2.10.0"; (target, None) otherwise."""
+    if target.startswith(RUNTIME_PREFIX):
+        version = target[len(RUNTIME_PREFIX):]
+        runtime.version_key(version)  # raises on a malformed version
+        return "runtime", version
+    if target not in TARGETS:
+        raise CheckError(f"unknown target {target!r}; targets: {', '.join(TARGETS)}, runtime:<version>")
+    return target, None
+
+
+_TFLITE_CHECKS: dict[str, Callable[[Graph, CheckReport], None]] = {
+    "tflite": lambda graph, report: tflite_ops.check(graph, report, select=False),
+    "tflite+select": lambda graph, report: tflite_ops.check(graph, report, select=True),
+    "gpu": gpu.check,
+    "edgetpu": edgetpu.check,
+    "micro": micro.check,
+    "xnnpack": xnnpack.check,
+}

@@ -1,0 +1,71 @@
+"""What a compatibility check returns: findings per operator and the verdict.
+
+`CheckReport.to_dict()` is exactly what `graphtool check --json` prints:
+{"target", "compatible", "min_runtime_version" (runtime targets only), "findings": [...]}.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+ERROR, WARNING, INFO = "error", "warning", "info"
+SEVERITIES = (ERROR, WARNING, INFO)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing the target does not (fully) support.
+
+    `subgraph` and `index` locate a TFLite operator (subgraph 0 is the main one; index is
+    the operator's position in execution order); both are None for GraphDef nodes and for
+    model-wide findings, whose `node` and `op` may be None too. `fix` names the graphtool
+    transform that repairs it ("graphtool transform: ..."), or says what else to do.
+    """
+
+    node: str | None
+    op: str | None
+    subgraph: int | None
+    index: int | None
+    severity: str
+    reason: str
+    fix: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"node": self.node, "op": self.op, "subgraph": self.subgraph, "index": self.index,
+                "severity": self.severity, "reason": self.reason, "fix": self.fix}
+
+
+@dataclass
+class CheckReport:
+    """The verdict for one target: compatible when no finding is an error."""
+
+    target: str
+    findings: list[Finding] = field(default_factory=list)
+    min_runtime_version: str | None = None
+    is_runtime_target: bool = False
+    format: str | None = None
+    operators: int = 0  # operators (TFLite) or nodes (GraphDef) examined
+    sources: list[str] = field(default_factory=list)  # the rule sources consulted
+
+    @property
+    def compatible(self) -> bool:
+        return not any(f.severity == ERROR for f in self.findings)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Findings by severity, every severity present (0 when none)."""
+        found = Counter(f.severity for f in self.findings)
+        return {severity: found.get(severity, 0) for severity in SEVERITIES}
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"target": self.target, "compatible": self.compatible}
+        if self.is_runtime_target:
+            data["min_runtime_version"] = self.min_runtime_version
+        data["findings"] = [f.to_dict() for f in self.findings]
+        return data
+
+
+def transform_fix(spec: str) -> str:
+    """The `fix` text for a graphtool transform."""
+    return f"graphtool transform: {spec}"

@@ -1,0 +1,119 @@
+"""A TFLite operator as the compatibility rules see it: its tensors by slot, which are
+constant, its options and version, and where it sits (subgraph, execution index).
+
+This mirrors TFLite's OpSignature (tensorflow/lite/tools/versioning/op_signature.h).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from ...ir import CONST_OP, TENSOR_SOURCE_OPS, DType, Graph, Node, Tensor
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    tensor: Tensor
+    is_const: bool
+
+    @property
+    def dtype(self) -> DType | None:
+        return self.tensor.dtype
+
+    @property
+    def shape(self) -> tuple | None:
+        return self.tensor.shape
+
+    @property
+    def rank(self) -> int | None:
+        return None if self.tensor.shape is None else len(self.tensor.shape)
+
+    @property
+    def dims(self) -> tuple:
+        """The shape with unknown sizes as -1 (as op_signature reports them); () for unknown rank."""
+        return tuple(-1 if d is None else int(d) for d in (self.tensor.shape or ()))
+
+    @property
+    def quantized(self) -> bool:
+        return self.tensor.quantization is not None
+
+
+@dataclass
+class OpSignature:
+    graph: Graph
+    node: Node
+    subgraph: int
+    index: int
+    inputs: list[TensorSpec | None]  # None: an absent optional input (-1)
+    outputs: list[TensorSpec]
+
+    @property
+    def op(self) -> str:
+        return self.node.op
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    @property
+    def custom(self) -> bool:
+        return bool(self.node.meta.get("custom"))
+
+    @property
+    def version(self) -> int:
+        return int(self.node.meta.get("version", 1))
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return self.node.attrs
+
+    def option(self, name: str, default: Any = 0) -> Any:
+        value = self.node.attrs.get(name, default)
+        return default if value is None else value
+
+    def input(self, slot: int) -> TensorSpec | None:
+        return self.inputs[slot] if 0 <= slot < len(self.inputs) else None
+
+    def present_inputs(self) -> list[TensorSpec]:
+        return [spec for spec in self.inputs if spec is not None]
+
+    @property
+    def runtime_inputs(self) -> int:
+        """Inputs that are neither constant nor absent (GetNumberOfRuntimeInputs)."""
+        return sum(1 for spec in self.inputs if spec is not None and not spec.is_const)
+
+    @property
+    def const_inputs(self) -> int:
+        return sum(1 for spec in self.inputs if spec is not None and spec.is_const)
+
+
+def is_operator(node: Node) -> bool:
+    return node.op not in TENSOR_SOURCE_OPS or bool(node.meta.get("custom"))
+
+
+def graphs_of(graph: Graph) -> list[Graph]:
+    """The main subgraph and the others, in model order (index = subgraph number)."""
+    return [graph, *getattr(graph, "subgraphs", [])]
+
+
+def operators(graph: Graph) -> Iterator[OpSignature]:
+    """Every operator of every subgraph, in execution order."""
+    for number, sub in enumerate(graphs_of(graph)):
+        index = 0
+        for node in sub:
+            if not is_operator(node):
+                continue
+            yield signature(sub, node, number, index)
+            index += 1
+
+
+def signature(graph: Graph, node: Node, subgraph: int, index: int) -> OpSignature:
+    inputs: list[TensorSpec | None] = []
+    for ref in graph.inputs_of(node.name):
+        if ref is None:
+            inputs.append(None)
+            continue
+        producer = graph.node(ref.node)
+        tensor = producer.outputs[ref.port] if ref.port < len(producer.outputs) else Tensor(ref.node, None, None)
+        inputs.append(TensorSpec(tensor, producer.op == CONST_OP and not producer.meta.get("custom")))
+    return OpSignature(graph, node, subgraph, index, inputs, [TensorSpec(t, False) for t in node.outputs])

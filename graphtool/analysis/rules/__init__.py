@@ -1,0 +1,1 @@
+"""Compatibility rule tables (JSON) shipped with graphtool; sources in schemas/compat/."""

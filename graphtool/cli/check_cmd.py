@@ -1,0 +1,65 @@
+"""`graphtool check MODEL --target T`: will the model's operators run on a runtime or
+accelerator? Exit 0 compatible, 1 not, 2 bad input."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from .. import formats
+from ..analysis.check import TARGETS, CheckReport, check
+
+EXIT_INCOMPATIBLE = 1
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "check", help="operator compatibility with a runtime or accelerator",
+        description="Check every operator against a target: tflite (a GraphDef: would TFLITE_BUILTINS alone "
+                    "convert it; a .tflite: only builtins), tflite+select (plus Select TF ops), gpu, edgetpu, "
+                    "micro, xnnpack, runtime (the minimum TFLite runtime) or runtime:X.Y.Z (every operator "
+                    "checked against that runtime). Exit status 0 when compatible, 1 when not.")
+    parser.add_argument("model", metavar="MODEL", help=".pb, .pbtxt or .tflite file")
+    parser.add_argument("--target", "-t", required=True, metavar="T",
+                        help=f"one of {', '.join(TARGETS)}, runtime:<version>")
+    parser.add_argument("--outputs", default="", metavar="A,B",
+                        help="GraphDef only: check just what these output nodes need (as the converter does)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--all", action="store_true", help="also list info findings in the text output")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    outputs = [name for name in args.outputs.split(",") if name] or None
+    report = check(formats.load(args.model), args.target, outputs=outputs)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(render(report, args.model, show_info=args.all))
+    return 0 if report.compatible else EXIT_INCOMPATIBLE
+
+
+def render(report: CheckReport, path: str, show_info: bool = False) -> str:
+    counts = report.counts
+    unit = "nodes" if report.format == "graphdef" else "operators"
+    verdict = "compatible" if report.compatible else "NOT compatible"
+    tally = ", ".join(_plural(counts[key], noun) for key, noun in (("error", "error"), ("warning", "warning"),
+                                                                    ("info", "note")))
+    lines = [f"{path}: {verdict} with {report.target} ({report.operators:,} {unit} checked; {tally})"]
+    if report.is_runtime_target:
+        lines.append(f"Minimum runtime: {report.min_runtime_version or 'unknown'}")
+    for finding in report.findings:
+        if finding.severity == "info" and not show_info:
+            continue
+        where = "" if finding.subgraph is None else f"[{finding.subgraph}:{finding.index}] "
+        node = f"{finding.node} ({finding.op})" if finding.node else "model"
+        lines.append(f"  {finding.severity:<7} {where}{node}: {finding.reason}")
+        if finding.fix:
+            lines.append(f"          fix: {finding.fix}")
+    hidden = counts["info"] if not show_info else 0
+    if hidden:
+        lines.append(f"  ({_plural(hidden, 'note')} hidden; --all shows them)")
+    return "\n".join(lines)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

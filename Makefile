@@ -40,6 +40,8 @@ bench: $(TEST)
 ## fixtures: regenerate the committed fixtures with TensorFlow
 fixtures: $(TEST)
 	$(BIN)/python fixtures/make_fixtures.py
+	$(BIN)/python fixtures/make_tflite_fixtures.py
+	$(BIN)/python fixtures/make_pruned_fixtures.py
 
 ## proto: regenerate graphtool's GraphDef module from schemas/graphtool_graphdef.proto
 proto: $(CORE)

@@ -6,7 +6,8 @@ Placeholder), variables, parameter counts, control edges, devices, invalid input
 op types by count. For TFLite models: the declared inputs and outputs with quantization,
 every subgraph, signature defs, op versions, custom and Select TF (Flex) ops, which
 weights are quantized per tensor or per channel, metadata and the minimum runtime.
-Both report weight sparsity (the share of zeros).
+Both report weight sparsity: per weight tensor (rank >= 2 constant) the share of zeros
+and of all-zero blocks of 1x4 and 4x1 elements, and totals.
 """
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ INPUT_OPS = frozenset({"Placeholder", "PlaceholderV2"})
 NOT_OUTPUT_OPS = frozenset({"Const", "Assign", "NoOp", "Placeholder"})
 VARIABLE_OPS = frozenset({"Variable", "VariableV2", "VarHandleOp"})
 FLEX_PREFIX = "Flex"
+BLOCKS = {"1x4": (1, 4), "4x1": (4, 1)}
+"""Zero blocks counted, as (rows, columns) over a weight's last two dimensions: 1x4 is four
+neighbours along the last dimension (TFLite's FULLY_CONNECTED [out, in] 1x4 sparse kernel;
+TF-MOT's block_size=(1, 4) on a Dense kernel [in, out]), 4x1 four along the one before.
+Blocks cut off at an edge count as blocks of what is left."""
 
 
 @dataclass
@@ -86,6 +92,18 @@ class WeightInfo:
     zeros: float  # share of elements that are zero
     quantization: str | None = None  # per-tensor / per-channel
     sparse_storage: bool = False  # stored in TFLite's sparse format
+    # share of all-zero blocks by block shape ("1x4", "4x1"); None when stored sparse
+    zero_blocks: dict[str, float] | None = None
+
+
+@dataclass
+class BlockTotals:
+    blocks: int = 0
+    zero: int = 0
+
+    @property
+    def share(self) -> float:
+        return self.zero / self.blocks if self.blocks else 0.0
 
 
 @dataclass
@@ -93,6 +111,8 @@ class Sparsity:
     weights: int = 0
     elements: int = 0
     zeros: int = 0
+    # all-zero blocks over the weights stored dense, by block shape
+    blocks: dict[str, BlockTotals] = field(default_factory=dict)
 
     @property
     def share(self) -> float:
@@ -151,6 +171,8 @@ class Summary:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["sparsity"]["share"] = self.sparsity.share
+        for key, totals in self.sparsity.blocks.items():
+            data["sparsity"]["blocks"][key]["share"] = totals.share
         if self.structure is None:
             del data["structure"]
         return data
@@ -162,9 +184,11 @@ def inspect(graph: Graph, structure: bool = False) -> Summary:
     file_size = os.path.getsize(path) if path and os.path.isfile(path) else None
     graphs = [graph] + list(graph.subgraphs)
     constants = [n.outputs[0] for g in graphs for n in g if _is_constant(n)]
-    weights = [_weight(t) for t in constants if t.shape is not None and len(t.shape) >= 2]
+    weighed = [_weight(t) for t in constants if t.shape is not None and len(t.shape) >= 2]
+    weights = [w for w, _ in weighed]
     sparsity = Sparsity(len(weights), sum(_count(w.shape) for w in weights),
-                        sum(round(w.zeros * _count(w.shape)) for w in weights))
+                        sum(round(w.zeros * _count(w.shape)) for w in weights),
+                        _block_totals([blocks for _, blocks in weighed if blocks is not None]))
     common = dict(format=graph.format or "unknown", path=path, file_size=file_size,
                   parameters=_parameters(constants), weights=weights, sparsity=sparsity)
     if graph.format == "tflite":
@@ -254,18 +278,47 @@ def _parameters(constants: list[Tensor]) -> Parameters:
     return parameters
 
 
-def _weight(tensor: Tensor) -> WeightInfo:
+def _weight(tensor: Tensor) -> tuple[WeightInfo, dict[str, BlockTotals] | None]:
+    """The weight's summary, and its zero-block counts (None when stored sparse)."""
     data, q = tensor.data, tensor.quantization
     sparse = "sparsity" in tensor.meta
     count = _count(tensor.shape)
+    blocks = None
     if not count or data.dtype == object:
         zeros = 0.0
     elif sparse:  # only the stored values exist; every other element is zero
         zeros = 1.0 - np.count_nonzero(data) / count
     else:
-        zeros = 1.0 - np.count_nonzero(data != _zero_value(q, data.ndim)) / count
+        zero = data == _zero_value(q, data.ndim)
+        zeros = 1.0 - np.count_nonzero(~zero) / count
+        blocks = {key: _zero_blocks(zero, shape) for key, shape in BLOCKS.items()}
     scheme = None if q is None else ("per-channel" if q.per_channel else "per-tensor")
-    return WeightInfo(tensor.name, str(tensor.dtype), list(tensor.shape), float(zeros), scheme, sparse)
+    shares = None if blocks is None else {key: counted.share for key, counted in blocks.items()}
+    return WeightInfo(tensor.name, str(tensor.dtype), list(tensor.shape), float(zeros), scheme, sparse,
+                      shares), blocks
+
+
+def _zero_blocks(zero: np.ndarray, block: tuple[int, int]) -> BlockTotals:
+    """All-zero blocks of `block` (rows, columns) over the last two dimensions of the
+    boolean array `zero` (True where an element is zero); edge blocks are partial."""
+    rows, columns = zero.shape[-2:]
+    matrices = zero.reshape(-1, rows, columns)
+    height, width = block
+    padded_rows, padded_columns = -(-rows // height) * height, -(-columns // width) * width
+    padded = np.ones((matrices.shape[0], padded_rows, padded_columns), bool)  # padding is "zero": partial blocks
+    padded[:, :rows, :columns] = matrices
+    tiles = padded.reshape(matrices.shape[0], padded_rows // height, height, padded_columns // width, width)
+    all_zero = tiles.all(axis=(2, 4))
+    return BlockTotals(int(all_zero.size), int(np.count_nonzero(all_zero)))
+
+
+def _block_totals(per_weight: list[dict[str, BlockTotals]]) -> dict[str, BlockTotals]:
+    totals = {key: BlockTotals() for key in BLOCKS}
+    for blocks in per_weight:
+        for key, counted in blocks.items():
+            totals[key].blocks += counted.blocks
+            totals[key].zero += counted.zero
+    return totals
 
 
 def _zero_value(q, ndim: int):

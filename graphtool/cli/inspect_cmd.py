@@ -13,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "inspect", help="summarise a model: inputs, outputs, ops, parameters",
         description="Summarise a model: inputs, outputs, op histogram, parameters and bytes by "
                     "dtype, variables, control edges, devices and invalid inputs.")
-    parser.add_argument("model", metavar="MODEL", help=".pb, .pbtxt or .tflite file")
+    parser.add_argument("model", metavar="MODEL", help=".pb, .pbtxt or .tflite file, or a SavedModel directory")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--structure", action="store_true", help="also list every node and its inputs")
     parser.set_defaults(run=run)
@@ -52,6 +52,31 @@ def _quant(q) -> str:
     return f"  scale {q.scale[0]:.6g} zero point {q.zero_point[0]}"
 
 
+SPARSE_WEIGHT = 0.1  # weights with at least this share of zeros are listed one by one
+MAX_LISTED = 20
+
+
+def _blocks(shares: dict) -> str:
+    return ", ".join(f"{key} {share:.1%}" for key, share in shares.items())
+
+
+def _sparsity(s: Summary) -> list[str]:
+    """The totals, then each weight with at least SPARSE_WEIGHT zeros."""
+    sparse = sum(1 for w in s.weights if w.sparse_storage)
+    shares = {key: totals.share for key, totals in s.sparsity.blocks.items() if totals.blocks}
+    scope = f" in the {s.sparsity.weights - sparse} stored dense" if sparse else ""
+    lines = [f"Weight sparsity: {s.sparsity.share:.1%} zeros in {s.sparsity.weights} weight tensors"
+             + (f" ({sparse} stored sparse)" if sparse else "")
+             + (f"; zero blocks{scope} {_blocks(shares)}" if shares else "")]
+    listed = [w for w in s.weights if w.zeros >= SPARSE_WEIGHT]
+    for w in listed[:MAX_LISTED]:
+        blocks = "stored sparse" if w.zero_blocks is None else f"zero blocks {_blocks(w.zero_blocks)}"
+        lines.append(f"  {w.zeros:6.1%}  {w.name}  {_shape(w.shape)}  {blocks}")
+    if len(listed) > MAX_LISTED:
+        lines.append(f"  … {len(listed) - MAX_LISTED} more sparse weights (--json lists every weight)")
+    return lines
+
+
 def render(s: Summary) -> str:
     lines = [f"{s.path or '<bytes>'}: {s.format}, {s.num_nodes:,} {'operators' if s.subgraphs else 'nodes'}, "
              f"{_size(s.file_size)}"]
@@ -81,9 +106,7 @@ def render(s: Summary) -> str:
     if s.quantized_weights:
         lines.append("Quantized weights: " + ", ".join(f"{n} {scheme}" for scheme, n in s.quantized_weights.items()))
     if s.sparsity.weights:
-        sparse = sum(1 for w in s.weights if w.sparse_storage)
-        lines.append(f"Weight sparsity: {s.sparsity.share:.1%} zeros in {s.sparsity.weights} weight tensors"
-                     + (f" ({sparse} stored sparse)" if sparse else ""))
+        lines += _sparsity(s)
     if s.variables:
         lines.append(f"Variables ({len(s.variables)}, {s.variable_parameters:,} parameters):")
         lines += [f"  {v.name}  {v.dtype or '?'}  {_shape(v.shape)}" for v in s.variables]

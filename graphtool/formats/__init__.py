@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import FormatError, UnknownFormatError
 from ..ir import Graph
-from . import graphdef, tflite
+from . import graphdef, savedmodel, tflite
 
 # suffix -> (format, text?)
 SUFFIXES = {
@@ -48,11 +48,16 @@ def detect(path: str | None, data: bytes) -> tuple[str, bool]:
 
 
 def load(source: str | os.PathLike | bytes) -> Graph:
-    """Read a model from a path or from bytes into a Graph."""
+    """Read a model from a path or from bytes into a Graph (a SavedModel directory too:
+    its serving signature as a GraphDef, see graphtool.formats.savedmodel)."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         data, path = bytes(source), None
     else:
         path = os.fspath(source)
+        if savedmodel.is_saved_model(path):  # a SavedModel directory: read with TensorFlow
+            graph = savedmodel.read(path)
+            graph.meta["source"] = path
+            return graph
         data = _read_file(path)
     try:
         fmt, text = detect(path, data)
@@ -89,6 +94,10 @@ def save(graph: Graph, path: str | os.PathLike, text: bool | None = None,
     """Write `graph` to `path` atomically: a temporary file in the same folder, then rename.
     `allow_unknown` writes a TFLite model even if fields the schema does not know are dropped."""
     path = os.fspath(path)
+    unfrozen = savedmodel.unfrozen(graph) if graph.format == "graphdef" else []
+    if unfrozen:
+        raise FormatError(f"variables {', '.join(unfrozen[:3])} hold values only in memory (written by the "
+                          "SavedModel's graph): run strip_pruning first", source=path)
     if _suffix(path) not in SUFFIXES:
         raise UnknownFormatError(f"unknown model suffix {_suffix(path)!r}; expected one of "
                                  f"{', '.join(SUFFIXES)}", source=path)

@@ -8,6 +8,8 @@
 """
 from .analysis import Summary, inspect
 from .analysis.check import CheckReport, check
+from .analysis.diff import DiffReport, diff
+from .analysis.verify import VerifyReport, verify
 from .errors import FormatError, GraphError, GraphtoolError, UnknownFormatError
 from .formats import load, save
 from .ir import DType, Graph, Node, Ref, Tensor
@@ -15,6 +17,6 @@ from .passes import TransformReport, transform
 
 __version__ = "0.1.0"
 
-__all__ = ["CheckReport", "DType", "FormatError", "Graph", "GraphError", "GraphtoolError", "Node", "Ref", "Summary",
-           "Tensor", "TransformReport", "UnknownFormatError", "__version__", "check", "inspect", "load", "save",
-           "transform"]
+__all__ = ["CheckReport", "DType", "DiffReport", "VerifyReport", "FormatError", "Graph", "GraphError", "GraphtoolError", "Node", "Ref", "Summary",
+           "Tensor", "TransformReport", "UnknownFormatError", "__version__", "check", "diff", "inspect", "load", "save",
+           "transform", "verify"]

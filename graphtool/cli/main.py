@@ -8,9 +8,9 @@ from typing import Sequence
 
 from .. import __version__
 from ..errors import GraphtoolError
-from . import check_cmd, convert_cmd, inspect_cmd, transform_cmd, transforms_cmd
+from . import check_cmd, convert_cmd, diff_cmd, draw_cmd, inspect_cmd, transform_cmd, transforms_cmd, verify_cmd
 
-COMMANDS = (inspect_cmd, transform_cmd, transforms_cmd, check_cmd, convert_cmd)
+COMMANDS = (inspect_cmd, transform_cmd, transforms_cmd, diff_cmd, check_cmd, verify_cmd, draw_cmd, convert_cmd)
 EXIT_BAD_INPUT = 2
 
 

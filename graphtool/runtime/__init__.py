@@ -1,0 +1,15 @@
+"""Thin adapters to the real runtimes, imported lazily: TensorFlow runs GraphDefs
+(`graphtool.runtime.tensorflow`), LiteRT runs TFLite models (`graphtool.runtime.litert`).
+Importing this package imports neither runtime."""
+from ..errors import GraphtoolError
+
+
+class RuntimeUnavailableError(GraphtoolError):
+    """The runtime a command needs is not installed."""
+
+
+class ModelRunError(GraphtoolError):
+    """The runtime refused to load or run a model."""
+
+
+__all__ = ["ModelRunError", "RuntimeUnavailableError"]

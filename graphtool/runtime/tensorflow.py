@@ -1,0 +1,119 @@
+"""Run a GraphDef in TensorFlow: import it into its own tf.Graph and feed/fetch tensors by
+name in a tf.compat.v1.Session. TensorFlow is imported on first use only."""
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from . import ModelRunError, RuntimeUnavailableError
+
+INSTALL_HINT = "pip install 'graphtool[tf]'"
+
+
+def import_tensorflow() -> Any:
+    """The tensorflow module, or RuntimeUnavailableError saying how to install it."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        import tensorflow
+    except ImportError as exc:
+        raise RuntimeUnavailableError(f"running a GraphDef needs TensorFlow ({exc}); {INSTALL_HINT}") from None
+    return tensorflow
+
+
+def tensor_name(name: str) -> str:
+    """`node` -> `node:0`; `node:1` stays."""
+    node, sep, port = name.rpartition(":")
+    return name if sep and port.isdigit() else f"{name}:0"
+
+
+class GraphDefSession:
+    """A serialized GraphDef imported once (no name prefix), run as often as needed."""
+
+    def __init__(self, graph_def: bytes, source: str = "<graphdef>"):
+        tf = import_tensorflow()
+        self.source = source
+        self._tf = tf
+        self.graph = tf.Graph()
+        try:
+            message = tf.compat.v1.GraphDef.FromString(bytes(graph_def))
+            with self.graph.as_default():
+                tf.graph_util.import_graph_def(message, name="")
+        except (tf.errors.OpError, ValueError) as exc:
+            raise ModelRunError(f"{source}: TensorFlow cannot import the graph: {_first_line(exc)}") from None
+        self._session = tf.compat.v1.Session(graph=self.graph)
+
+    def run(self, feeds: Mapping[str, np.ndarray], fetches: Sequence[str]) -> list[np.ndarray]:
+        """Values of `fetches` (tensor names, `node` meaning `node:0`) given `feeds`."""
+        tf = self._tf
+        try:
+            feed_dict = {self.graph.get_tensor_by_name(tensor_name(k)): v for k, v in feeds.items()}
+            targets = [self.graph.get_tensor_by_name(tensor_name(f)) for f in fetches]
+            values = self._session.run(targets, feed_dict=feed_dict)
+        except (tf.errors.OpError, ValueError, KeyError, TypeError) as exc:
+            raise ModelRunError(f"{self.source}: TensorFlow failed to run the graph: {_first_line(exc)}") from None
+        return [np.asarray(v) for v in values]
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> "GraphDefSession":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def run_graphdef(graph_def: bytes, feeds: Mapping[str, np.ndarray], fetches: Sequence[str],
+                 source: str = "<graphdef>") -> list[np.ndarray]:
+    """One run of a serialized GraphDef: `fetches` given `feeds` (see GraphDefSession.run)."""
+    with GraphDefSession(graph_def, source) as session:
+        return session.run(feeds, fetches)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# -- calibration and integer conversion (insert_fake_quant) ------------------------------------
+
+def float32_outputs(session: GraphDefSession) -> list[str]:
+    """`node:port` of every float32 output of the imported graph's ops, Consts excepted."""
+    tf = session._tf
+    return [tensor.name for op in session.graph.get_operations() if op.type != "Const"
+            for tensor in op.outputs if tensor.dtype == tf.float32]
+
+
+def convert_fake_quant_graphdef(graph_def: bytes, input_stats: Mapping[str, tuple[float, float]],
+                                outputs: Sequence[str], input_shapes: Mapping[str, Sequence[int]] | None = None,
+                                source: str = "<graphdef>") -> bytes:
+    """A fully int8 TFLite model from a float GraphDef carrying fake-quant ops, by TensorFlow's
+    converter: tf.compat.v1.lite.TFLiteConverter with inference_type int8 and
+    quantized_input_stats {input node: (mean, std_dev)} (real = (q - mean) / std_dev).
+    `input_shapes` fixes unknown dims (the converter sets an unknown batch dim to 1)."""
+    tf = import_tensorflow()
+    graph = tf.Graph()
+    try:
+        message = tf.compat.v1.GraphDef.FromString(bytes(graph_def))
+        with graph.as_default():
+            tf.graph_util.import_graph_def(message, name="")
+        input_tensors = [graph.get_tensor_by_name(tensor_name(name)) for name in input_stats]
+        output_tensors = [graph.get_tensor_by_name(tensor_name(name)) for name in outputs]
+    except (tf.errors.OpError, ValueError, KeyError) as exc:
+        raise ModelRunError(f"{source}: TensorFlow cannot import the graph: {_first_line(exc)}") from None
+    for tensor in input_tensors:
+        shape = (input_shapes or {}).get(tensor.op.name)
+        if shape is not None:
+            tensor.set_shape(shape)
+    from tensorflow.lite.python.convert_phase import ConverterError
+
+    converter = tf.compat.v1.lite.TFLiteConverter(message, input_tensors, output_tensors)
+    converter.inference_type = tf.int8
+    converter.quantized_input_stats = {t.op.name: tuple(map(float, input_stats[t.op.name]))
+                                       for t in input_tensors}
+    try:
+        return bytes(converter.convert())
+    except (ConverterError, ValueError) as exc:
+        raise ModelRunError(f"{source}: the TFLite converter failed: {_first_line(exc)}") from None

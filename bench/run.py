@@ -21,13 +21,14 @@ from types import ModuleType
 from typing import Any, Callable
 
 import bench_check
+import bench_fake_quant
 import bench_fold
 import bench_inspect
 import bench_quantize
 import bench_tflite_io
 import graphtool
 
-BENCHMARKS: list[ModuleType] = [bench_inspect, bench_tflite_io, bench_fold, bench_quantize, bench_check]
+BENCHMARKS: list[ModuleType] = [bench_inspect, bench_tflite_io, bench_fold, bench_quantize, bench_check, bench_fake_quant]
 BENCH_DIR = Path(__file__).resolve().parent
 OUTPUT = BENCH_DIR.parent / "BENCHMARKS.md"
 

@@ -6,7 +6,7 @@
     graphtool.transform(graph, "remove_nodes(op=Identity) fold_batch_norms")
     graphtool.save(graph, "model.pbtxt")
 """
-from .analysis import Summary, inspect
+from .analysis import Calibration, Summary, calibrate, inspect
 from .analysis.check import CheckReport, check
 from .analysis.diff import DiffReport, diff
 from .analysis.verify import VerifyReport, verify
@@ -17,6 +17,6 @@ from .passes import TransformReport, transform
 
 __version__ = "0.1.0"
 
-__all__ = ["CheckReport", "DType", "DiffReport", "VerifyReport", "FormatError", "Graph", "GraphError", "GraphtoolError", "Node", "Ref", "Summary",
-           "Tensor", "TransformReport", "UnknownFormatError", "__version__", "check", "diff", "inspect", "load", "save",
+__all__ = ["Calibration", "CheckReport", "DType", "DiffReport", "VerifyReport", "FormatError", "Graph", "GraphError", "GraphtoolError", "Node", "Ref", "Summary",
+           "Tensor", "TransformReport", "UnknownFormatError", "__version__", "calibrate", "check", "diff", "inspect", "load", "save",
            "transform", "verify"]

@@ -26,6 +26,7 @@ import numpy as np
 from ..errors import GraphtoolError
 from ..formats import dumps, load
 from ..ir import DType, Graph, Quantization, Ref
+from ._samples import read_npz
 
 GRAPHDEF_INPUT_OPS = frozenset({"Placeholder", "PlaceholderV2"})
 NOT_OUTPUT_OPS = frozenset({"Const", "Assign", "NoOp", "Placeholder", "PlaceholderV2"})
@@ -307,13 +308,7 @@ def _random_value(rng: np.random.Generator, x: Endpoint, y: Endpoint, shape: tup
 
 
 def _examples_from_file(path: str, pairs: list[tuple[Endpoint, Endpoint, str]], limit: int | None) -> list[Example]:
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except FileNotFoundError:
-        raise GraphtoolError(f"{path}: no such file") from None
-    except (OSError, ValueError) as exc:
-        raise GraphtoolError(f"{path}: not a readable .npz file: {exc}") from None
+    arrays = read_npz(path)  # validated: no pickles, no decompression bombs, plain arrays
     chosen = []
     for x, y, _ in pairs:
         keys = [k for k in arrays if k in x.aliases or k in y.aliases]

@@ -19,19 +19,8 @@ FINDING_KEYS = ["node", "op", "subgraph", "index", "severity", "reason", "fix"]
 
 
 def run_cli(argv: list[str]) -> int:
-    """`graphtool ARGV` through main() once check is registered there; until then the same
-    parser setup and error handling main uses."""
-    if check_cmd in cli_main.COMMANDS:
-        return cli_main.main(argv)
-    parser = cli_main._Parser(prog="graphtool")
-    sub = parser.add_subparsers(dest="command", parser_class=cli_main._Parser)
-    check_cmd.register(sub)
-    try:
-        args = parser.parse_args(argv)
-        return args.run(args)
-    except GraphtoolError as exc:
-        print(f"graphtool: error: {exc}")
-        return cli_main.EXIT_BAD_INPUT
+    """`graphtool ARGV` through the CLI's main (errors go to stderr)."""
+    return cli_main.main(argv)
 
 
 def test_json_has_exactly_the_specified_keys(capsys):
@@ -57,7 +46,7 @@ def test_exit_statuses(capsys):
     assert run_cli(["check", str(TFLITE_FIXTURES / "float_cnn.tflite"), "--target", "npu"]) == 2
     assert run_cli(["check", str(GRAPHDEF_FIXTURES / "keras2_cnn.pb"), "--target", "gpu"]) == 2
     assert run_cli(["check", str(TFLITE_FIXTURES / "missing.tflite"), "--target", "tflite"]) == 2
-    errors = [line for line in capsys.readouterr().out.splitlines() if line.startswith("graphtool: error")]
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("graphtool: error")]
     assert len(errors) == 3 and "npu" in errors[0] and "convert the GraphDef" in errors[1]
 
 

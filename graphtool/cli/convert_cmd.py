@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.in_place and os.path.exists(args.output) and os.path.samefile(args.input, args.output):
+    if not args.in_place and os.path.exists(args.input) and os.path.exists(args.output) \
+            and os.path.samefile(args.input, args.output):
         raise GraphtoolError(f"{args.output}: output is the input; pass --in-place to overwrite it")
     graph = formats.load(args.input)
     formats.save(graph, args.output, allow_unknown=args.allow_unknown_fields)

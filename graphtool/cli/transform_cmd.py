@@ -56,7 +56,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.in_place and os.path.exists(target) and os.path.exists(source) and os.path.samefile(source, target):
         raise GraphtoolError(f"{target}: output is the input; pass --in-place to overwrite it")
     graph = formats.load(source)
-    report = transform(graph, args.transforms, inputs=_names(args.inputs), outputs=_names(args.outputs))
+    try:
+        report = transform(graph, args.transforms, inputs=_names(args.inputs), outputs=_names(args.outputs))
+    except GraphtoolError as exc:
+        raise GraphtoolError(f"{source}: {exc}") from exc
     formats.save(graph, target, text=args.output_as_text, allow_unknown=args.allow_unknown_fields)
     if args.json:
         import dataclasses

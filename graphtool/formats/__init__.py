@@ -105,18 +105,38 @@ def save(graph: Graph, path: str | os.PathLike, text: bool | None = None,
 
 
 def atomic_write(path: str, parts: list) -> None:
-    """Write the byte chunks `parts` to a temporary file beside `path`, then rename it."""
+    """Write the byte chunks `parts` to a temporary file beside `path`, then rename it, so a
+    failure leaves no output (and no temporary) behind. The file gets the usual permissions
+    (those of the file it replaces, else 0666 less the umask). OS errors become FormatError
+    naming the output."""
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".graphtool-", suffix=".tmp", dir=directory)
+    if os.path.isdir(path):
+        raise FormatError("is a directory; give a file name for the output", source=path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".graphtool-", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise FormatError(f"cannot write here: {exc.strerror or exc}", source=path) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             for part in parts:
                 handle.write(part)
+        os.chmod(tmp, _file_mode(path))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise FormatError(f"cannot write: {exc.strerror or exc}", source=path) from None
         raise
+
+
+def _file_mode(path: str) -> int:
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _read_file(path: str) -> bytes | mmap.mmap:

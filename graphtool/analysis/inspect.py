@@ -305,10 +305,16 @@ def _zero_blocks(zero: np.ndarray, block: tuple[int, int]) -> BlockTotals:
     matrices = zero.reshape(-1, rows, columns)
     height, width = block
     padded_rows, padded_columns = -(-rows // height) * height, -(-columns // width) * width
-    padded = np.ones((matrices.shape[0], padded_rows, padded_columns), bool)  # padding is "zero": partial blocks
-    padded[:, :rows, :columns] = matrices
-    tiles = padded.reshape(matrices.shape[0], padded_rows // height, height, padded_columns // width, width)
-    all_zero = tiles.all(axis=(2, 4))
+    if (padded_rows, padded_columns) == (rows, columns):
+        padded = matrices  # blocks tile the matrix exactly: no copy
+    else:
+        padded = np.ones((matrices.shape[0], padded_rows, padded_columns), bool)  # padding is "zero"
+        padded[:, :rows, :columns] = matrices
+    all_zero = padded[:, 0::height, 0::width].copy()
+    for i in range(height):  # AND the block's elements together: strided views, no big temporaries
+        for j in range(width):
+            if i or j:
+                all_zero &= padded[:, i::height, j::width]
     return BlockTotals(int(all_zero.size), int(np.count_nonzero(all_zero)))
 
 

@@ -290,8 +290,9 @@ def _weight(tensor: Tensor) -> tuple[WeightInfo, dict[str, BlockTotals] | None]:
         zeros = 1.0 - np.count_nonzero(data) / count
     else:
         zero = data == _zero_value(q, data.ndim)
-        zeros = 1.0 - np.count_nonzero(~zero) / count
-        blocks = {key: _zero_blocks(zero, shape) for key, shape in BLOCKS.items()}
+        zeros = 1.0 - np.count_nonzero(~zero) / max(count, zero.size)
+        if zero.ndim >= 2:  # data kept as raw bytes (no usable shape) have no blocks to count
+            blocks = {key: _zero_blocks(zero, shape) for key, shape in BLOCKS.items()}
     scheme = None if q is None else ("per-channel" if q.per_channel else "per-tensor")
     shares = None if blocks is None else {key: counted.share for key, counted in blocks.items()}
     return WeightInfo(tensor.name, str(tensor.dtype), list(tensor.shape), float(zeros), scheme, sparse,

@@ -245,8 +245,23 @@ class Graph:
         return new
 
     def restore(self, snapshot: "Graph") -> None:
-        """Make this graph what `snapshot` (a copy taken earlier) is."""
+        """Make this graph what `snapshot` (a copy taken earlier) is; references the copy
+        holds to itself (a signature's subgraph, a call's subgraph attr) now mean this graph."""
         self.__dict__.update(snapshot.__dict__)
+
+        def retarget(value: Any) -> Any:
+            if value is snapshot:
+                return self
+            if isinstance(value, tuple):
+                return tuple(retarget(v) for v in value)
+            return value
+
+        for graph in [self, *self.subgraphs]:
+            for node in graph:
+                node.attrs = {k: retarget(v) for k, v in node.attrs.items()}
+        for signature in self.meta.get("signature_defs") or []:
+            if isinstance(signature, dict) and "subgraph" in signature:
+                signature["subgraph"] = retarget(signature["subgraph"])
 
     # -- checks --------------------------------------------------------------------------
     def validate(self) -> "Graph":

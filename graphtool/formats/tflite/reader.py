@@ -19,6 +19,7 @@ from .flatbuf import Decoder
 from .schema import Schema, load_schema
 
 FORMAT = "tflite"
+MAX_RANK = 32  # numpy's limit is 64; no TFLite kernel goes past 8
 
 
 def read(data: bytes) -> Graph:
@@ -82,6 +83,8 @@ class _Reader:
         except ValueError as exc:
             raise FormatError(str(exc), where=where) from None
         shape = _shape(td)
+        if shape is not None and len(shape) > MAX_RANK:
+            raise FormatError(f"tensor has rank {len(shape)}; graphtool reads ranks up to {MAX_RANK}", where=where)
         tensor = Tensor(name, dtype, shape, quantization=_quantization(td.get("quantization"), shape, where),
                         meta={"tflite.table": td, "tflite.index": index})
         if td.get("sparsity") is not None:

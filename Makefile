@@ -6,7 +6,7 @@ CORE   := $(VENV)/.installed-core
 TEST   := $(VENV)/.installed-test
 DEMO_OUT := build/demo
 
-.PHONY: demo test bench fixtures proto readme rules clean
+.PHONY: demo test bench fixtures proto readme rules fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,14 @@ proto: $(CORE)
 ## readme: regenerate README's transform reference from the registry
 readme: $(CORE)
 	$(BIN)/python scripts/update_readme.py
+
+FUZZ_SECONDS ?= 600
+FUZZ_TARGET  ?= all
+FUZZ_SEED    ?= $(shell date +%s)
+
+## fuzz: a fuzz campaign of FUZZ_SECONDS in all (FUZZ_TARGET=tflite|graphdef|spec|calibration|all, FUZZ_SEED); failing inputs go to tests/fuzz_corpus/
+fuzz: $(CORE)
+	$(BIN)/python fuzz/run.py --target $(FUZZ_TARGET) --seconds $(FUZZ_SECONDS) --seed $(FUZZ_SEED)
 
 ## rules: copy the compatibility rule tables from schemas/compat into the package
 rules:

@@ -36,6 +36,10 @@ _VALUE_FIELD: dict[DType, str] = {
 }
 
 MAX_ELEMENTS = 1 << 40  # a claimed shape past this is refused before any allocation
+MAX_RANK = 32  # numpy arrays go to 64 dimensions, but its iterators (nditer, vectorize) to 32
+# A tensor stored as fewer values than it has elements (TensorFlow repeats the last, or
+# fills zeros) is expanded when decoded; past this many bytes it is refused when read.
+MAX_EXPANDED_BYTES = 1 << 27
 
 
 def shape_from_proto(shape: pb.TensorShapeProto) -> tuple | None:
@@ -67,8 +71,11 @@ def tensor_from_proto(proto: pb.TensorProto, name: str, where: str, source: str 
     if shape is None or any(d is None for d in shape):
         raise FormatError(f"tensor has an incomplete shape {shape}", where=where)
     count = math.prod(shape)
-    if count > MAX_ELEMENTS:
-        raise FormatError(f"tensor claims {count} elements", where=where)
+    if count > MAX_ELEMENTS or math.prod(d for d in shape if d) > MAX_ELEMENTS:
+        raise FormatError(f"tensor claims shape {list(shape)} ({count} elements), larger than graphtool "
+                          f"represents", where=where)
+    if len(shape) > MAX_RANK:
+        raise FormatError(f"tensor has rank {len(shape)}; at most {MAX_RANK} is supported", where=where)
     if dtype.numpy is not None:
         _check_sizes(proto, dtype, count, shape, where)
     # resource / variant handles have no numpy form: they stay a proto
@@ -85,20 +92,25 @@ def _decode_from(source: str | None, *args) -> np.ndarray:
 
 
 def _check_sizes(proto: pb.TensorProto, dtype: DType, count: int, shape: tuple, where: str) -> None:
-    """Refuse, when the model is read, value counts that decoding would refuse later (the
-    length of tensor_content is checked when it is decoded: reading it costs a copy)."""
+    """Refuse, when the model is read, value counts that decoding would refuse later, and
+    short value lists that would expand past MAX_EXPANDED_BYTES (the length of
+    tensor_content is checked when it is decoded: reading it costs a copy)."""
     field = _VALUE_FIELD.get(dtype)
     if field is None:
         raise FormatError(f"cannot decode {dtype} values", where=where)
-    values = len(getattr(proto, field))
-    if not values or proto.tensor_content:  # typed values present: a small tensor, cheap to look at
+    if proto.tensor_content:
         return
+    values = len(getattr(proto, field))
     if field in ("scomplex_val", "dcomplex_val"):
         if values % 2:
             raise FormatError(f"{field} has an odd number of parts", where=where)
         values //= 2
     if values > count:
         raise FormatError(f"{field} has {values} values for shape {list(shape)}", where=where)
+    expanded = count * (8 if dtype is DType.STRING else dtype.numpy.itemsize)  # strings: one pointer each
+    if values < count and expanded > MAX_EXPANDED_BYTES:
+        raise FormatError(f"tensor of shape {list(shape)} is stored as {values} value(s) that would expand "
+                          f"to {expanded:,} bytes; graphtool expands at most {MAX_EXPANDED_BYTES:,}", where=where)
 
 
 def is_unchanged(tensor: Tensor) -> bool:

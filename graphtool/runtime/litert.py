@@ -122,21 +122,8 @@ class TfliteModel:
         values = list(values)
         if len(values) != len(self.inputs):
             raise ModelRunError(f"{self.source}: {len(values)} input value(s) for {len(self.inputs)} input(s)")
-        interpreter = self._interpreter
-        try:
-            shapes = [tuple(np.shape(v)) for v in values]
-            if shapes != self._shapes:
-                for detail, shape in zip(self.inputs, shapes):
-                    interpreter.resize_tensor_input(detail.index, list(shape))
-                interpreter.allocate_tensors()
-                self._shapes = shapes
-            for detail, value in zip(self.inputs, values):
-                interpreter.set_tensor(detail.index, np.asarray(value).astype(detail.dtype, copy=False))
-            interpreter.invoke()
-            return [np.array(interpreter.get_tensor(d.index)) for d in self.outputs]
-        except (ValueError, RuntimeError) as exc:
-            self._shapes = None
-            raise ModelRunError(f"{self.source}: LiteRT failed to run the model: {_first_line(exc)}") from None
+        _invoke(self, values)
+        return [np.array(self._interpreter.get_tensor(d.index)) for d in self.outputs]
 
     def run_real(self, values: Sequence[np.ndarray] | Mapping[str, np.ndarray]) -> list[np.ndarray]:
         """Like run, with real-valued inputs quantized and quantized outputs dequantized."""
@@ -178,20 +165,7 @@ class TfliteTensors:
 
     def run(self, values: Sequence[np.ndarray]) -> None:
         """Run on input values in input order (inputs resized when their shape changes)."""
-        interpreter = self._interpreter
-        try:
-            shapes = [tuple(np.shape(v)) for v in values]
-            if shapes != self._shapes:
-                for detail, shape in zip(self.inputs, shapes):
-                    interpreter.resize_tensor_input(detail.index, list(shape))
-                interpreter.allocate_tensors()
-                self._shapes = shapes
-            for detail, value in zip(self.inputs, values):
-                interpreter.set_tensor(detail.index, np.asarray(value).astype(detail.dtype, copy=False))
-            interpreter.invoke()
-        except (ValueError, RuntimeError) as exc:
-            self._shapes = None
-            raise ModelRunError(f"{self.source}: LiteRT failed to run the model: {_first_line(exc)}") from None
+        _invoke(self, values)
 
     def tensor(self, index: int) -> np.ndarray:
         """A copy of tensor `index` of the main subgraph after the last run."""
@@ -199,3 +173,22 @@ class TfliteTensors:
             return np.array(self._interpreter.get_tensor(index))
         except ValueError as exc:
             raise ModelRunError(f"{self.source}: LiteRT cannot read tensor {index}: {_first_line(exc)}") from None
+
+
+def _invoke(model, values: Sequence[np.ndarray]) -> None:
+    """Feed `values` to `model`'s interpreter in input order and run it, resizing inputs
+    when their shapes changed since the last run (model: TfliteModel or TfliteTensors)."""
+    interpreter = model._interpreter
+    try:
+        shapes = [tuple(np.shape(v)) for v in values]
+        if shapes != model._shapes:
+            for detail, shape in zip(model.inputs, shapes):
+                interpreter.resize_tensor_input(detail.index, list(shape))
+            interpreter.allocate_tensors()
+            model._shapes = shapes
+        for detail, value in zip(model.inputs, values):
+            interpreter.set_tensor(detail.index, np.asarray(value).astype(detail.dtype, copy=False))
+        interpreter.invoke()
+    except (ValueError, RuntimeError) as exc:
+        model._shapes = None
+        raise ModelRunError(f"{model.source}: LiteRT failed to run the model: {_first_line(exc)}") from None

@@ -12,7 +12,6 @@ Both summaries must agree (inputs, outputs, op histogram, parameters) or the run
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import statistics
 import subprocess

@@ -9,8 +9,6 @@ import pytest
 
 import graphtool
 from graphtool.analysis.check import TARGETS, CheckError, CheckReport, check
-from graphtool.cli import check_cmd
-from graphtool.errors import GraphtoolError
 
 from ..conftest import GRAPHDEF_FIXTURES, TFLITE_FIXTURES
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import graphtool
-from graphtool.analysis.check import CheckError, check
+from graphtool.analysis.check import check
 from graphtool.analysis.compat.runtime import metadata_version
 
 from ..conftest import tflite_fixture_paths

@@ -1,5 +1,4 @@
 """The registry and pipeline: typed parameters, clear errors, ignore_errors, validation."""
-import numpy as np
 import pytest
 
 import graphtool

@@ -7,7 +7,7 @@ import pytest
 
 import graphtool
 from graphtool.formats.graphdef import write
-from graphtool.ir import DType, Graph
+from graphtool.ir import Graph
 from graphtool.passes import Context, PassError, get, transform
 
 from ..conftest import GRAPHDEF_FIXTURES

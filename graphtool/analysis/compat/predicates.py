@@ -310,7 +310,7 @@ def _embedding_lookup(sig: OpSignature, p: dict) -> str | None:
         return "ids must be 1-D"
     if len(values.dims) < 2 or len(values.dims) != len(out.dims) or values.dims[1:] != out.dims[1:]:
         return "value and output shapes do not match"
-    return None if _type(values) in ("int8", "int4", "float32") else f"values must be int8, int4 or float32"
+    return None if _type(values) in ("int8", "int4", "float32") else "values must be int8, int4 or float32"
 
 
 @check("dynamic_update_slice")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import graphtool
-from graphtool.formats.tflite.writer import EXTERNAL_ALIGN, FLATBUFFER_LIMIT
+from graphtool.formats.tflite.writer import EXTERNAL_ALIGN
 
 from .test_edits import fully_connected_model
 

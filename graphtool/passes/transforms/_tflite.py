@@ -214,3 +214,16 @@ def _code_for(codes: list[dict], node: Node) -> int | None:
     if index is not None and 0 <= index < len(codes) and matches(codes[index]):
         return index
     return next((i for i, code in enumerate(codes) if matches(code)), None)
+
+
+def subgraphs_in(attrs: dict) -> list[Graph]:
+    """The subgraphs an operator's options name (IF/WHILE/CALL_ONCE/... indices become Graphs)."""
+    found = []
+    for value in attrs.values():
+        if isinstance(value, Graph):
+            found.append(value)
+        elif isinstance(value, tuple):
+            found += [v for v in value if isinstance(v, Graph)]
+        elif isinstance(value, dict):
+            found += subgraphs_in(value)
+    return found

@@ -236,24 +236,12 @@ def _substitute(graph: Graph, values: dict[Key, Ref]) -> dict[Key, Ref]:
 
 def _drop_subgraphs(graph: Graph, init_graphs: list) -> int:
     """Remove the init subgraphs nothing refers to any more."""
-    referenced = {id(v) for g in _tflite.subgraphs(graph) for n in g for v in _graphs_in(n.attrs)}
+    referenced = {id(v) for g in _tflite.subgraphs(graph) for n in g for v in _tflite.subgraphs_in(n.attrs)}
     referenced |= {id(sig["subgraph"]) for sig in graph.meta.get("signature_defs") or []}
     gone = {id(g) for g in init_graphs if id(g) not in referenced}
     before = len(graph.subgraphs)
     graph.subgraphs = [g for g in graph.subgraphs if id(g) not in gone]
     return before - len(graph.subgraphs)
-
-
-def _graphs_in(attrs: dict) -> list[Graph]:
-    found = []
-    for value in attrs.values():
-        if isinstance(value, Graph):
-            found.append(value)
-        elif isinstance(value, tuple):
-            found += [v for v in value if isinstance(v, Graph)]
-        elif isinstance(value, dict):
-            found += _graphs_in(value)
-    return found
 
 
 def _identical(a: np.ndarray, b: np.ndarray) -> bool:

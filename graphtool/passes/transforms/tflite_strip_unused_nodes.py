@@ -92,21 +92,9 @@ def _drop_unused_subgraphs(graph: Graph) -> int:
             continue
         seen.add(id(sub))
         for node in sub:
-            kept += [v for v in _referenced(node.attrs) if isinstance(v, Graph)]
+            kept += _tflite.subgraphs_in(node.attrs)
     before = len(graph.subgraphs)
     if all(id(sub) in seen for sub in graph.subgraphs):
         return 0
     graph.subgraphs = [sub for sub in graph.subgraphs if id(sub) in seen]
     return before - len(graph.subgraphs)
-
-
-def _referenced(attrs: dict) -> list:
-    found = []
-    for value in attrs.values():
-        if isinstance(value, Graph):
-            found.append(value)
-        elif isinstance(value, tuple):
-            found += [v for v in value if isinstance(v, Graph)]
-        elif isinstance(value, dict):
-            found += _referenced(value)
-    return found

@@ -6,7 +6,7 @@ CORE   := $(VENV)/.installed-core
 TEST   := $(VENV)/.installed-test
 DEMO_OUT := build/demo
 
-.PHONY: demo test bench fixtures proto readme rules fuzz clean
+.PHONY: demo demo-train test bench fixtures proto readme rules fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,14 +20,13 @@ $(TEST): $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[test]"
 	touch $@ $(CORE)
 
-## demo: inspect a bundled frozen graph, round-trip it through text and binary, compare
-demo: $(CORE)
-	@mkdir -p $(DEMO_OUT)
-	$(BIN)/graphtool inspect fixtures/graphdef/keras2_cnn.pb
-	$(BIN)/graphtool convert fixtures/graphdef/keras2_cnn.pb $(DEMO_OUT)/keras2_cnn.pbtxt
-	$(BIN)/graphtool convert $(DEMO_OUT)/keras2_cnn.pbtxt $(DEMO_OUT)/keras2_cnn.pb
-	@cmp fixtures/graphdef/keras2_cnn.pb $(DEMO_OUT)/keras2_cnn.pb \
-		&& echo "round trip .pb -> .pbtxt -> .pb: byte-identical"
+## demo: the seed workflow on sklearn digits with the committed models: strip_pruning, fold_batch_norms, int8 weights, full int8, check, verify; one table
+demo: $(TEST)
+	$(BIN)/python demo/run.py --out $(DEMO_OUT)
+
+## demo-train: retrain the demo's models into fixtures/demo/ (seeded; about 20 s)
+demo-train: $(TEST)
+	$(BIN)/python demo/train.py
 
 ## test: every test, with the test extras (TensorFlow, LiteRT, ...) installed
 test: $(TEST)

@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         (output,) = report.outputs
         print(f"verify {name}: max abs error {output.max_abs_error:.4f}, "
               f"top-1 agreement {output.top1_agreement:.2%} ({report.runs} test images)")
-    print(f"graphtool steps: " + ", ".join(f"{k} {v:.2f} s" for k, v in result["steps"].items()))
+    print("graphtool steps: " + ", ".join(f"{k} {v:.2f} s" for k, v in result["steps"].items()))
     print(f"total {time.perf_counter() - started:.1f} s; models in {args.out}")
     if args.json:
         print(json.dumps([row.__dict__ for row in result["rows"]]))

@@ -5,7 +5,7 @@ own full-integer post-training quantization (`representative_dataset`, TFLITE_BU
 int8 input and output); test accuracy and size side by side, measured in one run.
 
 The model is a CNN with batch norm and ReLU6 (conv, depthwise, 1x1 conv, max pool, dense,
-dense + softmax) trained seeded on scikit-learn's digits (SEED, EPOCHS epochs), frozen to a
+dense + softmax) trained seeded on scikit-learn's digits (EPOCHS epochs; demo/digits.py), frozen to a
 GraphDef; both routes start from its bytes and calibrate on the same CALIBRATION_SAMPLES
 training images. Times are medians of REPEATS in process, after one untimed run: graphtool's
 is load + transform (including calibration in TensorFlow) + write + conversion; the anchor's
@@ -34,7 +34,8 @@ from graphtool.runtime.litert import TfliteModel
 from graphtool.runtime.tensorflow import convert_fake_quant_graphdef, run_graphdef
 from quiet_tf import import_tensorflow
 
-SEED = 20240
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "demo"))  # the shared digits CNN
+
 EPOCHS = 20
 TEST_SAMPLES = 360
 CALIBRATION_SAMPLES = 256
@@ -53,37 +54,13 @@ Row = dict[str, Any]
 
 def digits_model() -> dict[str, Any]:
     """The trained, frozen CNN and the data: frozen bytes, input/output names, splits."""
-    tf = import_tensorflow()
-    import tf_keras
-    from sklearn.datasets import load_digits
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    import_tensorflow()
+    from digits import digits_split, frozen_bn_relu6_cnn
 
-    bunch = load_digits()
-    images = (bunch.data / 16.0).astype(np.float32).reshape(-1, 8, 8, 1)
-    labels = bunch.target.astype(np.int32)
-    order = np.random.default_rng(SEED).permutation(len(labels))
-    train, test = order[:-TEST_SAMPLES], order[-TEST_SAMPLES:]
-    tf_keras.backend.clear_session()
-    tf_keras.utils.set_random_seed(SEED)
-    layers = tf_keras.layers
-    inputs = tf_keras.Input((8, 8, 1), name="image")
-    x = layers.Conv2D(16, 3, padding="same", use_bias=False)(inputs)
-    x = layers.ReLU(6.0)(layers.BatchNormalization(momentum=0.9)(x))
-    x = layers.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
-    x = layers.ReLU(6.0)(layers.BatchNormalization(momentum=0.9)(x))
-    x = layers.Conv2D(32, 1, use_bias=False)(x)
-    x = layers.ReLU(6.0)(layers.BatchNormalization(momentum=0.9)(x))
-    x = layers.Flatten()(layers.MaxPooling2D(2)(x))
-    x = layers.ReLU(6.0)(layers.BatchNormalization(momentum=0.9)(layers.Dense(32)(x)))
-    model = tf_keras.Model(inputs, layers.Dense(10, activation="softmax")(x))
-    model.compile(tf_keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
-    model.fit(images[train], labels[train], epochs=EPOCHS, batch_size=64, verbose=0)
-    spec = tf.TensorSpec([None, 8, 8, 1], tf.float32, name="image")
-    frozen = convert_variables_to_constants_v2(
-        tf.function(lambda v: model(v, training=False)).get_concrete_function(spec))
-    return {"frozen": frozen.graph.as_graph_def().SerializeToString(deterministic=True),
-            "input": frozen.inputs[0].name.split(":")[0], "output": frozen.outputs[0].name.split(":")[0],
-            "calibration": images[train][:CALIBRATION_SAMPLES], "x_test": images[test], "y_test": labels[test]}
+    frozen, input_name, output_name = frozen_bn_relu6_cnn(EPOCHS)
+    (x_train, _), (x_test, y_test) = digits_split()
+    return {"frozen": frozen, "input": input_name, "output": output_name,
+            "calibration": x_train[:CALIBRATION_SAMPLES], "x_test": x_test, "y_test": y_test}
 
 
 # -- the two routes ---------------------------------------------------------------------------------

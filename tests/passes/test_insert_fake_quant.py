@@ -26,9 +26,7 @@ from graphtool.runtime.tensorflow import convert_fake_quant_graphdef, run_graphd
 from ..conftest import GRAPHDEF_FIXTURES, TFLITE_FIXTURES
 from ..tf_runtime import build_graphdef
 
-SEED = 20240
 EPOCHS = 20
-TEST_SAMPLES = 360
 CALIBRATION_SAMPLES = 256
 FOLD = ("remove_nodes(op=Identity) remove_control_dependencies fold_constants(ignore_errors=true) "
         "fold_batch_norms fold_old_batch_norms strip_unused_nodes sort_by_execution_order")
@@ -58,40 +56,13 @@ class Digits:
 def digits(tf, tmp_path_factory) -> Digits:
     """Conv+BN+ReLU6, depthwise+BN+ReLU6, 1x1 conv+BN+ReLU6, max pool, Dense+BN+ReLU6, Dense+softmax
     trained EPOCHS epochs on the digits' train split, frozen (inference mode, constants)."""
-    import tf_keras
-    from sklearn.datasets import load_digits
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    from demo.digits import digits_split, frozen_bn_relu6_cnn
 
-    bunch = load_digits()
-    images = (bunch.data / 16.0).astype(np.float32).reshape(-1, 8, 8, 1)
-    labels = bunch.target.astype(np.int32)
-    order = np.random.default_rng(SEED).permutation(len(labels))
-    train, test = order[:-TEST_SAMPLES], order[-TEST_SAMPLES:]
-
-    tf_keras.backend.clear_session()
-    tf_keras.utils.set_random_seed(SEED)
-    layers = tf_keras.layers
-    inputs = tf_keras.Input((8, 8, 1), name="image")
-    x = layers.Conv2D(16, 3, padding="same", use_bias=False)(inputs)
-    x = layers.ReLU(6.0)(layers.BatchNormalization(momentum=0.9)(x))
-    x = layers.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
-    x = layers.ReLU(6.0)(layers.BatchNormalization(momentum=0.9)(x))
-    x = layers.Conv2D(32, 1, use_bias=False)(x)
-    x = layers.ReLU(6.0)(layers.BatchNormalization(momentum=0.9)(x))
-    x = layers.Flatten()(layers.MaxPooling2D(2)(x))
-    x = layers.ReLU(6.0)(layers.BatchNormalization(momentum=0.9)(layers.Dense(32)(x)))
-    outputs = layers.Dense(10, activation="softmax")(x)
-    model = tf_keras.Model(inputs, outputs)
-    model.compile(tf_keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
-    model.fit(images[train], labels[train], epochs=EPOCHS, batch_size=64, verbose=0)
-
-    spec = tf.TensorSpec([None, 8, 8, 1], tf.float32, name="image")
-    frozen = convert_variables_to_constants_v2(
-        tf.function(lambda v: model(v, training=False)).get_concrete_function(spec))
+    frozen, input_name, output_name = frozen_bn_relu6_cnn(EPOCHS)
+    (x_train, _), (x_test, y_test) = digits_split()
     samples = tmp_path_factory.mktemp("digits") / "calibration.npz"
-    np.savez(samples, image=images[train][:CALIBRATION_SAMPLES])
-    return Digits(frozen.graph.as_graph_def().SerializeToString(), frozen.inputs[0].name.split(":")[0],
-                  frozen.outputs[0].name.split(":")[0], images[train], images[test], labels[test], samples)
+    np.savez(samples, image=x_train[:CALIBRATION_SAMPLES])
+    return Digits(frozen, input_name, output_name, x_train, x_test, y_test, samples)
 
 
 @dataclass

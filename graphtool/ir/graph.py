@@ -9,7 +9,7 @@ the order formats write nodes in.
 from __future__ import annotations
 
 import copy
-from typing import Any, Iterable, Iterator
+from typing import Any, Container, Iterable, Iterator
 
 import networkx as nx
 
@@ -92,6 +92,15 @@ class Graph:
 
     def is_used(self, name: str) -> bool:
         return self.nx.out_degree(name) > 0
+
+    def unique_name(self, base: str, taken: Container[str] = (), separator: str = "_") -> str:
+        """`base`, or `base` + separator + 1, 2, ... — the first that names no node and is
+        not in `taken` (names a caller has promised but not yet added)."""
+        name, index = base, 0
+        while name in self.nx or name in taken:
+            index += 1
+            name = f"{base}{separator}{index}"
+        return name
 
     # -- mutation ------------------------------------------------------------------------
     def add_node(self, node: Node, inputs: Iterable[RefLike | None] = (),

@@ -23,7 +23,6 @@ from ...ir import DType, Graph, Node, Ref, make_const
 from ...pattern import constant_value
 from ._folding import KERNELS, EvalError, Unsupported, Value
 from ._folding.base import NATIVE_FLOATS, Kernel, arity, output
-from ._graphdef import unique_name
 
 LINEAR_OPS = ("Conv2D", "DepthwiseConv2dNative", "MatMul")
 FLOAT_DTYPES = NATIVE_FLOATS  # float16, float32, float64
@@ -431,7 +430,7 @@ class Rewriter:
         return True
 
     def _unique(self, base: str) -> str:
-        return unique_name(self.graph, base, set(self.renames.values()) | set(self.weight_names.values()))
+        return self.graph.unique_name(base, set(self.renames.values()) | set(self.weight_names.values()))
 
 
 def run_rounds(graph: Graph, keep: set[str], find: Callable[[Graph, Constants, Counter], list[Fold]],

@@ -11,7 +11,7 @@ from ...ir import DType, Graph, Node, Ref, make_const
 from ...ir.graph import RefLike
 from ...pattern import P, constant_value, find
 from ..registry import Context, PassResult
-from ._graphdef import forget_source, protected, unique_name
+from ._graphdef import forget_source, protected
 
 # Ops whose dead leftovers a rewrite may remove; anything else (a Placeholder, say) stays.
 REMOVABLE_LEFTOVERS = frozenset({"Const", "Identity"})
@@ -179,12 +179,12 @@ def _fuse(graph: Graph, keep: set[str], nodes: dict[str, Node], refs: dict[str, 
     conv = nodes["conv"]
     added = False
     if not pad:  # GTT feeds a no-op padding
-        zeros = make_const(unique_name(graph, f"{conv.name}_dummy_paddings"), np.zeros((4, 2), np.int32))
+        zeros = make_const(graph.unique_name(f"{conv.name}_dummy_paddings"), np.zeros((4, 2), np.int32))
         zeros.meta["device"] = conv.meta.get("device", "")
         graph.add_node(zeros)
         paddings_ref, added = Ref(zeros.name), True
     elif paddings.dtype != np.int32:  # the fused op takes int32 paddings only
-        narrow = make_const(unique_name(graph, f"{conv.name}/paddings"), paddings.astype(np.int32))
+        narrow = make_const(graph.unique_name(f"{conv.name}/paddings"), paddings.astype(np.int32))
         narrow.meta["device"] = conv.meta.get("device", "")
         graph.add_node(narrow)
         paddings_ref, added = Ref(narrow.name), True

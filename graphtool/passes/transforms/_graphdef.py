@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Container, Iterator
+from typing import Iterator
 
 import numpy as np
 
@@ -21,15 +21,6 @@ def protected(graph: Graph, names: list[str]) -> set[str]:
     keep = {Ref.parse(n).node for n in names}
     keep |= {r.node for r in graph.outputs} | set(graph.inputs)
     return keep
-
-
-def unique_name(graph: Graph, base: str, taken: Container[str] = ()) -> str:
-    """`base`, or `base_1`, `base_2`, ... whichever names no node yet (and is not `taken`)."""
-    name, index = base, 0
-    while name in graph or name in taken:
-        index += 1
-        name = f"{base}_{index}"
-    return name
 
 
 def forget_source(node: Node) -> None:

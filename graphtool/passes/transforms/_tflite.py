@@ -84,11 +84,6 @@ def signature_tensors(model: Graph, graph: Graph) -> list[Tensor]:
     return found
 
 
-def fresh_name(graph: Graph, wanted: str) -> str:
-    name, k = wanted, 1
-    while name in graph:
-        name, k = f"{wanted}_{k}", k + 1
-    return name
 
 
 def remove_unused(graph: Graph, candidates: Iterable[str], keep: set[str]) -> int:

@@ -5,7 +5,7 @@ from ...ir import DType, Graph, Node, Ref, make_const
 from ...pattern import constant_value
 from ..registry import Context, NoParams, PassError, PassResult, register
 from ._fusion import rebuild, remove_dead
-from ._graphdef import protected, unique_name
+from ._graphdef import protected
 
 
 @register("backport_concatv2", NoParams, formats=("graphdef",), guarantee="exact")
@@ -44,7 +44,7 @@ def _int32_axis(graph: Graph, concat: Node, axis: Ref) -> tuple[Ref, int]:
     """An int32 version of an int64 axis: a Const when the axis is constant, else a Cast."""
     device = concat.meta.get("device", "")
     found = constant_value(graph, axis)
-    name = unique_name(graph, f"{concat.name}/concat_dim")
+    name = graph.unique_name(f"{concat.name}/concat_dim")
     if found is not None:
         node = make_const(name, found[1].astype("int32"), DType.INT32)
         node.meta["device"] = device

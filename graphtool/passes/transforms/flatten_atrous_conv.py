@@ -8,7 +8,7 @@ from ...ir import DType, Graph, Node, Ref, make_const
 from ...pattern import P, constant_value, find
 from ..registry import Context, NoParams, PassResult, register
 from ._fusion import Skips, attr, controls_of, is_nhwc, rebuild, remove_dead, unit_dilations
-from ._graphdef import protected, unique_name
+from ._graphdef import protected
 
 PATTERN = P("BatchToSpaceND",
             P("Conv2D|DepthwiseConv2dNative",
@@ -105,7 +105,7 @@ def _upsample(filt: np.ndarray, block: np.ndarray) -> np.ndarray:
 def _rewrite(graph: Graph, keep: set[str], conv: Node, s2b: Node, b2s: Node, input_ref: Ref, filter_ref: Ref,
              filter_value: np.ndarray, filter_dtype: DType, block: np.ndarray, padding: str,
              leaves: list[str]) -> None:
-    upsampled = make_const(unique_name(graph, f"{b2s.name}/upsampled_filter"), _upsample(filter_value, block),
+    upsampled = make_const(graph.unique_name(f"{b2s.name}/upsampled_filter"), _upsample(filter_value, block),
                            filter_dtype)
     upsampled.meta["device"] = conv.meta.get("device", "")
     graph.add_node(upsampled)

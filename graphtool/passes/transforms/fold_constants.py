@@ -11,7 +11,7 @@ from ...ir import BACK_EDGE_OPS, CONST_OP, Graph, Node, Ref, Tensor, make_const
 from ..registry import Context, PassError, PassResult, register
 from ._folding import (KERNELS, EvalError, TensorFlowEvaluator, Unsupported, Value, fully_known, rank_value,
                        shape_value, size_value, static_shape)
-from ._graphdef import forget_source, protected, unique_name
+from ._graphdef import forget_source, protected
 
 # Never folded, whatever their inputs: control flow, values a user may feed, transfers.
 CONTROL_FLOW = frozenset({"Switch", "RefSwitch", "Merge", "RefMerge", "Enter", "RefEnter", "Exit", "RefExit",
@@ -278,7 +278,7 @@ def _make_const_in_place(graph: Graph, name: str, value: Value, controls: list[s
 
 def _new_const(graph: Graph, name: str, port: int, value: Value, controls: list[str]) -> str:
     """A Const for one output of a multi-output node, named after it (TF-style __cf__)."""
-    fresh = unique_name(graph, f"{name}__cf__{port}")
+    fresh = graph.unique_name(f"{name}__cf__{port}")
     const = make_const(fresh, value.array, value.dtype)
     const.meta["device"] = graph.node(name).meta.get("device", "")
     graph.add_node(const, control_inputs=controls)

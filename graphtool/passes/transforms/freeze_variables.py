@@ -209,7 +209,7 @@ def _after_one_call(graph: Graph, state: dict[Key, np.ndarray]) -> dict[Key, np.
 def _add_constants(graph: Graph, values: dict[Key, np.ndarray]) -> dict[Key, Ref]:
     refs = {}
     for key, value in values.items():
-        node = make_const(_tflite.fresh_name(graph, _name(key) or "variable"), np.asarray(value))
+        node = make_const(graph.unique_name(_name(key) or "variable"), np.asarray(value))
         graph.add_node(node)
         refs[key] = Ref(node.name, 0)
     return refs

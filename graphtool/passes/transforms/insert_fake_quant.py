@@ -11,7 +11,7 @@ from ...errors import GraphtoolError
 from ...ir import DType, Graph, Node, Ref, Tensor, make_const
 from ..registry import Context, PassError, PassResult, register
 from . import _fake_quant as fq
-from ._graphdef import protected, unique_name
+from ._graphdef import protected
 
 ZIP_MAGIC = b"PK\x03\x04"
 MAX_LISTED = 5
@@ -197,7 +197,7 @@ def _quantize_activation(graph: Graph, point: fq.ActivationPoint, low: float, hi
     uses = graph.consumers(point.ref)
     if rename:  # a declared output: the fake-quant takes the name its readers know
         outputs = list(graph.outputs)
-        float_name = unique_name(graph, f"{producer.name}/float")
+        float_name = graph.unique_name(f"{producer.name}/float")
         graph.rename_node(producer.name, float_name)
         graph.outputs = outputs
         name, source = point.ref.node, Ref(float_name, point.ref.port)
@@ -212,10 +212,10 @@ def _quantize_activation(graph: Graph, point: fq.ActivationPoint, low: float, hi
 def _fake_quant(graph: Graph, name: str, source: Ref, low: np.ndarray, high: np.ndarray, num_bits: int,
                 narrow_range: bool, device: str) -> Node:
     """FakeQuantWithMinMaxVars (scalar range) or …PerChannel (vector range, last axis) over `source`."""
-    name = unique_name(graph, name)
+    name = graph.unique_name(name)
     per_channel = np.ndim(low) > 0
-    low_node = _add(graph, make_const(unique_name(graph, f"{name}/min"), np.asarray(low, np.float32)), device)
-    high_node = _add(graph, make_const(unique_name(graph, f"{name}/max"), np.asarray(high, np.float32)), device)
+    low_node = _add(graph, make_const(graph.unique_name(f"{name}/min"), np.asarray(low, np.float32)), device)
+    high_node = _add(graph, make_const(graph.unique_name(f"{name}/max"), np.asarray(high, np.float32)), device)
     node = Node(name, fq.FAKE_QUANT_PER_CHANNEL if per_channel else fq.FAKE_QUANT,
                 {"num_bits": int(num_bits), "narrow_range": bool(narrow_range)},
                 outputs=[Tensor(name, DType.FLOAT32, None)])
@@ -223,8 +223,8 @@ def _fake_quant(graph: Graph, name: str, source: Ref, low: np.ndarray, high: np.
 
 
 def _reshape(graph: Graph, name: str, source: Ref, shape: tuple, device: str) -> Node:
-    name = unique_name(graph, name)
-    shape_node = _add(graph, make_const(unique_name(graph, f"{name}/shape"), np.asarray(shape, np.int32)), device)
+    name = graph.unique_name(name)
+    shape_node = _add(graph, make_const(graph.unique_name(f"{name}/shape"), np.asarray(shape, np.int32)), device)
     node = Node(name, "Reshape", {"T": DType.FLOAT32, "Tshape": DType.INT32},
                 outputs=[Tensor(name, DType.FLOAT32, tuple(shape))])
     return _add(graph, node, device, [source, Ref(shape_node.name, 0)])

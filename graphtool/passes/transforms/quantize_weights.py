@@ -15,7 +15,7 @@ import numpy as np
 
 from ...ir import DType, Graph, Node, Tensor, make_const
 from ..registry import Context, PassError, PassResult, register
-from ._graphdef import float32_consts, forget_source, unique_name
+from ._graphdef import float32_consts, forget_source
 
 # Ops whose output is their input: weights often reach a Conv2D through a ReadVariableOp Identity.
 PASS_THROUGH_OPS = frozenset({"Identity"})
@@ -107,21 +107,21 @@ def _quantize_graphdef(graph: Graph, params: Params, context: Context) -> PassRe
 def _to_quint8_dequantize(graph: Graph, node: Node, data: np.ndarray) -> None:
     quantized, low, high = min_first_quint8(data)
     device = node.meta.get("device", "")
-    const = _add(graph, make_const(unique_name(graph, node.name + "_quantized_const"), quantized, DType.QUINT8), device)
-    low_node = _add(graph, make_const(unique_name(graph, node.name + "_quantized_min"), np.float32(low)), device)
-    high_node = _add(graph, make_const(unique_name(graph, node.name + "_quantized_max"), np.float32(high)), device)
+    const = _add(graph, make_const(graph.unique_name(node.name + "_quantized_const"), quantized, DType.QUINT8), device)
+    low_node = _add(graph, make_const(graph.unique_name(node.name + "_quantized_min"), np.float32(low)), device)
+    high_node = _add(graph, make_const(graph.unique_name(node.name + "_quantized_max"), np.float32(high)), device)
     _become(graph, node, "Dequantize", {"T": DType.QUINT8, "mode": "MIN_FIRST"}, [const, low_node, high_node])
 
 
 def _to_int8_cast_mul(graph: Graph, node: Node, data: np.ndarray, axes: tuple[int, ...] | None) -> None:
     quantized, scale = symmetric_int8(data, axes)
     device = node.meta.get("device", "")
-    const = _add(graph, make_const(unique_name(graph, node.name + "_quantized_const"), quantized, DType.INT8), device)
-    cast_name = unique_name(graph, node.name + "_quantized_cast")
+    const = _add(graph, make_const(graph.unique_name(node.name + "_quantized_const"), quantized, DType.INT8), device)
+    cast_name = graph.unique_name(node.name + "_quantized_cast")
     cast = Node(cast_name, "Cast", {"SrcT": DType.INT8, "DstT": DType.FLOAT32, "Truncate": False},
                 outputs=[Tensor(cast_name, DType.FLOAT32, data.shape)])
     _add(graph, cast, device, inputs=[const])
-    scale_node = _add(graph, make_const(unique_name(graph, node.name + "_quantized_scale"), scale), device)
+    scale_node = _add(graph, make_const(graph.unique_name(node.name + "_quantized_scale"), scale), device)
     _become(graph, node, "Mul", {"T": DType.FLOAT32}, [cast, scale_node])
 
 

@@ -128,7 +128,7 @@ def _store_sparse(graph: Graph, name: str, tensor: Tensor, encoding: Encoding) -
     """The constant keeps its name and tensor, now holding the stored values; a DENSIFY
     produces the dense tensor its consumers read."""
     users = graph.consumers(name)
-    dense = Tensor(_tflite.fresh_name(graph, f"{tensor.name}_densified"), tensor.dtype, tensor.shape,
+    dense = Tensor(graph.unique_name(f"{tensor.name}_densified"), tensor.dtype, tensor.shape,
                    quantization=tensor.quantization)
     densify = Node(dense.name, "DENSIFY", {}, outputs=[dense], meta={"version": DENSIFY_VERSION})
     graph.add_node(densify, inputs=[Ref(name, 0)])

@@ -175,7 +175,7 @@ def _set_constant(graph: Graph, linear: Node, slot: int, value: np.ndarray, keep
     if ref is not None and graph.consumers(ref) == [(linear.name, slot)] and ref.node not in keep:
         graph.node(ref.node).outputs[ref.port].data = value
         return
-    name = _tflite.fresh_name(graph, f"{linear.name}/folded_{what}")
+    name = graph.unique_name(f"{linear.name}/folded_{what}")
     graph.add_node(make_const(name, value, DType.FLOAT32))
     old = ref.node if ref is not None else None
     if slot < len(refs):

@@ -292,9 +292,8 @@ class Graph:
                 problems.extend(_tensor_problems(name, port, tensor))
         slots_problem = self._slot_problems()
         problems.extend(slots_problem)
-        forward = self._forward_view()
-        if not nx.is_directed_acyclic_graph(forward):
-            problems.append(f"cycle: {self._describe_cycle(forward)}")
+        if not self._is_acyclic():
+            problems.append(f"cycle: {self._describe_cycle(self._forward_view())}")
         for ref in self.outputs:
             if ref.node not in self.nx:
                 problems.append(f"declared output {ref} is not a node")
@@ -335,6 +334,29 @@ class Graph:
             return producer is None or producer.op not in BACK_EDGE_OPS
 
         return nx.subgraph_view(self.nx, filter_edge=keep_edge)
+
+    def _is_acyclic(self) -> bool:
+        """No cycle but through back edges (Kahn's algorithm on the adjacency: validate runs
+        after every pass, and networkx's check on a filtered view costs 20x more)."""
+        succ = self.nx.succ
+        back = {n for n, node in self.nx.nodes(data="node") if node is not None and node.op in BACK_EDGE_OPS}
+        indegree = dict.fromkeys(succ, 0)
+        for producer, consumers in succ.items():
+            if producer not in back:
+                for consumer in consumers:
+                    indegree[consumer] += 1
+        ready = [n for n, degree in indegree.items() if degree == 0]
+        done = 0
+        while ready:
+            producer = ready.pop()
+            done += 1
+            if producer in back:
+                continue
+            for consumer in succ[producer]:
+                indegree[consumer] -= 1
+                if indegree[consumer] == 0:
+                    ready.append(consumer)
+        return done == len(indegree)
 
     def _describe_cycle(self, view: nx.MultiDiGraph) -> str:
         try:

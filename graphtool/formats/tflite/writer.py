@@ -229,18 +229,30 @@ class _Writer:
 
     def _compact_opcodes(self) -> list[dict]:
         """Drop operator codes that operators used when the model was read but none uses now
-        (a pass changed their op or version); codes the file never used stay."""
+        (a pass changed their op or version); codes the file never used stay. A code added
+        for the same op (a new version) takes the dropped code's place, so the op keeps its
+        index — and index 0, the default, the file need not store."""
         used = {od["opcode_index"] for sg in self.subgraphs for od in sg["operators"]}
         was_used = set(self.graph.meta.get("tflite.opcodes_in_use", ()))
-        drop = {i for i in was_used if i not in used and i < len(self.opcodes)}
+        read = len(self.graph.meta.get("tflite.operator_codes") or [])
+        drop = {i for i in was_used if i not in used and i < read}
         if not drop:
             return self.opcodes
-        keep = [i for i in range(len(self.opcodes)) if i not in drop]
-        new_index = {old: new for new, old in enumerate(keep)}
+        filled: dict[int, int] = {}  # dropped index -> added index that takes its place
+        for added in range(read, len(self.opcodes)):
+            name = ops.op_name(self.opcodes[added])
+            place = next((i for i in sorted(drop) if i not in filled
+                          and ops.op_name(self.opcodes[i]) == name), None)
+            if place is not None:
+                filled[place] = added
+        moved = set(filled.values())
+        order = [filled.get(i, i) for i in range(len(self.opcodes))
+                 if (i not in drop or i in filled) and i not in moved]
+        new_index = {old: new for new, old in enumerate(order)}
         for sg in self.subgraphs:
             for od in sg["operators"]:
                 od["opcode_index"] = new_index[od["opcode_index"]]
-        return [self.opcodes[i] for i in keep]
+        return [self.opcodes[i] for i in order]
 
     def _opcode(self, node: Node) -> int:
         version = int(node.meta.get("version", 1))

@@ -19,7 +19,7 @@ SUFFIXES = {
     ".tflite": ("tflite", False),
 }
 TFLITE_IDENTIFIER = b"TFL3"
-MMAP_BYTES = 1 << 24
+MMAP_BYTES = 1 << 20  # TFLite files from 1 MiB are memory-mapped: no copy of the weights
 
 
 def _suffix(path: str) -> str:

@@ -17,6 +17,7 @@ from ...ir import CONST_OP, DType, Graph, Node, Quantization, Ref, Tensor
 from ..registry import Context, PassError, PassResult, register
 from . import _tflite_versions as versions
 
+ROUNDINGS = ("away", "even")
 MODES = ("dynamic", "weight_only", "float16")
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 INT_WEIGHTS = frozenset({DType.INT8, DType.UINT8, DType.INT4})
@@ -70,6 +71,9 @@ class TfliteParams:
     ops: list[str] = field(default_factory=list, metadata={
         "doc": "operators whose weights to quantize (repeat or comma-separate; default: " + ", ".join(DEFAULT_OPS)
                + "; float16 mode default: every operator)"})
+    rounding: str = field(default="away", metadata={
+        "doc": "where w / scale lies exactly halfway between two integers: away (from zero, as the TFLite "
+               "converter rounds) or even (as ai-edge-quantizer and numpy round)"})
 
 
 @register("quantize_weights", TfliteParams, formats=("tflite",), guarantee="quantization error")
@@ -133,11 +137,15 @@ class _Settings:
     bits: int
     minimum_size: int
     ops: frozenset[str] | None  # None: every operator (float16 mode default)
+    rounding: str
 
     @classmethod
     def of(cls, params: TfliteParams) -> "_Settings":
         if params.mode not in MODES:
             raise PassError(f"quantize_weights: mode must be one of {', '.join(MODES)}, got {params.mode!r}")
+        if params.rounding not in ROUNDINGS:
+            raise PassError(f"quantize_weights: rounding must be one of {', '.join(ROUNDINGS)}, "
+                            f"got {params.rounding!r}")
         float16 = params.mode == "float16"
         if float16 and params.bits not in (8, 16):
             raise PassError(f"quantize_weights: float16 mode stores 16 bits; bits={params.bits} does not apply")
@@ -155,7 +163,7 @@ class _Settings:
             raise PassError(f"quantize_weights: cannot quantize the weights of {', '.join(unknown)}; "
                             f"ops takes {', '.join(DEFAULT_OPS)}")
         ops = frozenset(names) if names else (None if float16 else frozenset(DEFAULT_OPS))
-        return cls(params.mode, params.per_channel, 16 if float16 else params.bits, minimum, ops)
+        return cls(params.mode, params.per_channel, 16 if float16 else params.bits, minimum, ops, params.rounding)
 
     def selects(self, op: str) -> bool:
         return self.ops is None or op in self.ops
@@ -323,7 +331,8 @@ class _Run:
         else:
             layout = self._layout(graph, weight, hybrid)
             hybrid = {use for use in hybrid if _accepts(graph.node(use[0]), layout, values.ndim)}
-            quantized, scales = symmetric(values, layout.axis, 2 ** (self.settings.bits - 1) - 1, layout.repeated)
+            quantized, scales = symmetric(values, layout.axis, 2 ** (self.settings.bits - 1) - 1, layout.repeated,
+                                          self.settings.rounding)
             tensor.dtype = DType.INT4 if self.settings.bits == 4 else DType.INT8
             tensor.data = quantized
             tensor.quantization = Quantization(scales, np.zeros(scales.size, np.int64),
@@ -346,11 +355,9 @@ class _Run:
         takes the stored tensor. Readers keep reading the old node, now the float value."""
         needing = [weight for weight, hybrid in staged if not weight.views
                    and any(use not in hybrid for use in weight.uses)]
-        taken = set(graph.nx)
-        mapping = {}
-        for weight in needing:
-            mapping[weight.name] = name = _fresh(taken, f"{weight.name}_dequantize")
-            taken.add(name)
+        mapping: dict[str, str] = {}
+        for weight in needing:  # the float value is named as the converter names it: weight + "1"
+            mapping[weight.name] = graph.unique_name(f"{weight.name}1", set(mapping.values()), separator="")
         if mapping:
             graph.rename_nodes(mapping)
         for weight in needing:
@@ -501,11 +508,13 @@ def _accepts(node: Node, layout: _Layout, rank: int) -> bool:
 QUANTIZE_CHUNK = 1 << 20  # elements rounded at a time, so big weights need little extra memory
 
 
-def symmetric(values: np.ndarray, axis: int | None, qmax: int, repeated: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def symmetric(values: np.ndarray, axis: int | None, qmax: int, repeated: bool = False,
+              rounding: str = "away") -> tuple[np.ndarray, np.ndarray]:
     """(int8 values in [-qmax, qmax], float32 scales): scale = max|w| / qmax per slice along
     `axis` (one scale when axis is None, or one repeated along `axis` when `repeated`); an
-    all-zero slice gets scale 1. Rounds half away from zero, as TFLite's quantizer does.
-    Works through the weights a block of rows at a time."""
+    all-zero slice gets scale 1. w / scale is computed in float32 and rounded to the nearest
+    integer, exact halves away from zero (as TFLite's quantizer does) or to even
+    (rounding="even"). Works through the weights a block of rows at a time."""
     values = np.asarray(values, np.float32)
     if values.ndim == 0:
         values = values.reshape(1)
@@ -526,26 +535,28 @@ def symmetric(values: np.ndarray, axis: int | None, qmax: int, repeated: bool = 
     for start in range(0, values.shape[0], rows):
         block = slice(start, start + rows)
         ratio = values[block] / (divisor[block] if axis == 0 else divisor)
-        half = np.copysign(np.float32(0.5), ratio)
-        np.add(ratio, half, out=ratio)
-        np.trunc(ratio, out=ratio)  # with the line above: round half away from zero
+        ratio = _rounded(ratio, rounding)
         np.clip(ratio, -qmax, qmax, out=ratio)
         out[block] = ratio
     return out, scales
+
+
+def _rounded(ratio: np.ndarray, rounding: str) -> np.ndarray:
+    """`ratio` rounded to the nearest integer (overwriting it), exact halves as `rounding`
+    says. Exact in float32: x - trunc(x) has no rounding error, whereas trunc(x + 0.5) rounds
+    0.5 - 2**-25 up."""
+    if rounding == "even":
+        return np.rint(ratio, out=ratio)
+    whole = np.trunc(ratio)
+    fraction = np.subtract(ratio, whole, out=ratio)  # in (-1, 1), with x's sign
+    up = np.abs(fraction) >= 0.5
+    return np.add(whole, np.sign(fraction, out=fraction), out=whole, where=up)
 
 
 def _stored_bytes(dtype: DType, count: int) -> int:
     if dtype is DType.INT4:
         return math.ceil(count / 2)
     return count * (dtype.itemsize or 0)
-
-
-def _fresh(taken: set[str], name: str) -> str:
-    candidate, suffix = name, 0
-    while candidate in taken:
-        suffix += 1
-        candidate = f"{name}_{suffix}"
-    return candidate
 
 
 # -- versions ----------------------------------------------------------------------------------

@@ -432,6 +432,54 @@ def test_int4_weight_only():
     assert min(compare_float_outputs(float_cnn(), written)) >= INT4_SQNR_DB
 
 
+# w / scale for the first row (scale 1) and the second (scale 2): exact halves, the largest
+# float32 below a half (adding 0.5 to it rounds up to 1.0 in float32), and whole numbers.
+TIE_RATIOS = np.array([127, 0.5, 1.5, 2.5, -0.5, -2.5, np.nextafter(np.float32(0.5), 0), 3.0], np.float32)
+ROUNDED = {"away": [127, 1, 2, 3, -1, -3, 0, 3], "even": [127, 0, 2, 2, 0, -2, 0, 3]}
+
+
+def tie_model() -> bytes:
+    weights = np.stack([TIE_RATIOS, 2 * TIE_RATIOS])
+    return single_op_model("FULLY_CONNECTED", "FullyConnectedOptions", {}, f32("x", (1, 8)),
+                           ["x", weights, np.zeros(2, np.float32)], (1, 2))
+
+
+def int8_weights(data: bytes) -> np.ndarray:
+    model = model_t(data)
+    weight = next(t for t in model.subgraphs[0].tensors if t.type == 9)  # INT8
+    return np.frombuffer(buffer_bytes(model, weight), np.int8).reshape(weight.shape)
+
+
+@pytest.mark.parametrize("rounding", sorted(ROUNDED))
+def test_exact_halves_round_as_asked(rounding):
+    written, _ = quantize(tie_model(), f"quantize_weights(minimum_size=0, rounding={rounding})")
+    expected = np.array([ROUNDED[rounding]] * 2, np.int8)
+    np.testing.assert_array_equal(int8_weights(written), expected)
+
+
+@pytest.mark.slow
+def test_rounding_even_reproduces_ai_edge_quantizer(tmp_path):
+    """ai-edge-quantizer's dynamic_wi8_afp32 rounds exact halves to even: with rounding=even
+    graphtool stores the same int8 weights, on the tie model and on the digits CNN."""
+    from ai_edge_quantizer import quantizer, recipe
+
+    for name, data in [("ties", tie_model()), ("digits", (TFLITE_FIXTURES / "float_cnn.tflite").read_bytes())]:
+        source = tmp_path / f"{name}.tflite"
+        source.write_bytes(data)
+        qt = quantizer.Quantizer(str(source))
+        qt.load_quantization_recipe(recipe.dynamic_wi8_afp32())
+        theirs = model_t(qt.quantize(enable_progress_bar=False, enable_progress_report=False).quantized_model)
+        ours = model_t(quantize(data, "quantize_weights(minimum_size=0, rounding=even)")[0])
+        their_tensors, our_tensors = tensors_by_name(theirs), tensors_by_name(ours)
+        int8 = [n for n, t in their_tensors.items() if t.type == 9]
+        assert int8, name
+        for tensor in int8:
+            assert our_tensors[tensor].type == 9, tensor
+            assert buffer_bytes(ours, our_tensors[tensor]) == buffer_bytes(theirs, their_tensors[tensor]), tensor
+            np.testing.assert_array_equal(our_tensors[tensor].quantization.scale,
+                                          their_tensors[tensor].quantization.scale)
+
+
 def test_min_runtime_version_added_and_never_lowered():
     original = two_fc_model()
     assert not model_t(original).metadata
@@ -465,6 +513,7 @@ def test_runtime_table():
     ("quantize_weights(ops=ADD)", "ADD"),
     ("quantize_weights(minimum_size=-1)", "minimum_size"),
     ("quantize_weights(mode=float16, bits=4)", "16 bits"),
+    ("quantize_weights(rounding=up)", "rounding"),
 ])
 def test_bad_parameters(spec, message):
     graph = graphtool.load(float_cnn())
@@ -475,7 +524,7 @@ def test_bad_parameters(spec, message):
 def test_registered_for_tflite():
     entry = get("quantize_weights", "tflite")
     assert entry.guarantee == "quantization error"
-    assert {name for name, *_ in entry.parameters()} == {"mode", "per_channel", "bits", "minimum_size", "ops"}
+    assert {name for name, *_ in entry.parameters()} == {"mode", "per_channel", "bits", "minimum_size", "ops", "rounding"}
 
 
 def test_ops_parameter_takes_a_comma_list():

@@ -552,3 +552,17 @@ def test_float16_mode_keeps_hybrid_inputs_float32():
     assert tensors["digits_cnn/probs/MatMul"].type == 1
     a, b = run_both(original, written)
     assert np.abs(a - b).max() <= FLOAT16_RELATIVE * np.abs(a).max()
+
+
+def test_new_versions_keep_their_operator_code_slots():
+    """Raising CONV_2D's and FULLY_CONNECTED's versions replaces their operator codes in place:
+    the codes keep the converter's order (and the ops their indices)."""
+    before = model_t(float_cnn())
+    written, _ = quantize(float_cnn(), "quantize_weights")
+    after = model_t(written)
+    assert op_names(after) == op_names(before)
+    raised = {name for name, old, new in zip(op_names(before), before.operatorCodes, after.operatorCodes)
+              if new.version > old.version}
+    assert {"CONV_2D", "FULLY_CONNECTED"} <= raised
+    assert [op.opcodeIndex for op in after.subgraphs[0].operators] == \
+        [op.opcodeIndex for op in before.subgraphs[0].operators]

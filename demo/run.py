@@ -36,7 +36,7 @@ import graphtool  # noqa: E402
 from digits import MODELS, ROOT, TEST_SPLIT, digits_split  # noqa: E402
 from graphtool.formats import savedmodel  # noqa: E402
 from graphtool.runtime.litert import TfliteModel  # noqa: E402
-from graphtool.runtime.tensorflow import convert_fake_quant_graphdef, import_tensorflow, tensor_name  # noqa: E402
+from graphtool.runtime.tensorflow import convert_fake_quant_graphdef, convert_graphdef, import_tensorflow  # noqa: E402
 
 FLOAT_TFLITE = MODELS / "float_cnn.tflite"
 SAVED_MODEL = MODELS / "pruned_cnn_savedmodel"
@@ -102,19 +102,6 @@ def run_savedmodel(path: Path, images: np.ndarray) -> np.ndarray:
     return probs.numpy()
 
 
-def convert_float_graphdef(graph_def: bytes, inputs: list[str], outputs: list[str]) -> bytes:
-    """A float TFLite model from a frozen GraphDef by tf.compat.v1.lite.TFLiteConverter."""
-    tf = import_tensorflow()
-    message = tf.compat.v1.GraphDef.FromString(graph_def)
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.graph_util.import_graph_def(message, name="")
-    converter = tf.compat.v1.lite.TFLiteConverter(
-        message, [graph.get_tensor_by_name(tensor_name(n)) for n in inputs],
-        [graph.get_tensor_by_name(tensor_name(n)) for n in outputs])
-    return bytes(converter.convert())
-
-
 def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.argmax(probs, axis=1) == labels))
 
@@ -153,7 +140,7 @@ def run(out: Path) -> dict:
     graphtool.save(graph, out / "pruned_stripped.pb")
     folded = graphtool.formats.dumps(graph)
     stripped_tflite = out / "pruned_stripped.tflite"
-    stripped_tflite.write_bytes(convert_float_graphdef(folded, inputs, outputs))
+    stripped_tflite.write_bytes(convert_graphdef(folded, inputs, outputs))
     steps["strip_pruning + fold + convert"] = time.perf_counter() - started
     rows.append(row("pruned + stripped", stripped_tflite, graphtool.load(stripped_tflite),
                     run_tflite(stripped_tflite, images)))

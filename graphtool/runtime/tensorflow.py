@@ -86,6 +86,46 @@ def float32_outputs(session: GraphDefSession) -> list[str]:
             for tensor in op.outputs if tensor.dtype == tf.float32]
 
 
+def _converter(graph_def: bytes, inputs: Sequence[str], outputs: Sequence[str],
+               input_shapes: Mapping[str, Sequence[int]] | None, source: str) -> tuple[Any, list]:
+    """tf.compat.v1.lite.TFLiteConverter for a serialized frozen GraphDef, and its input
+    tensors; `inputs` and `outputs` are node names (or node:port); `input_shapes` fixes
+    unknown dims."""
+    tf = import_tensorflow()
+    graph = tf.Graph()
+    try:
+        message = tf.compat.v1.GraphDef.FromString(bytes(graph_def))
+        with graph.as_default():
+            tf.graph_util.import_graph_def(message, name="")
+        input_tensors = [graph.get_tensor_by_name(tensor_name(name)) for name in inputs]
+        output_tensors = [graph.get_tensor_by_name(tensor_name(name)) for name in outputs]
+    except (tf.errors.OpError, ValueError, KeyError) as exc:
+        raise ModelRunError(f"{source}: TensorFlow cannot import the graph: {_first_line(exc)}") from None
+    for tensor in input_tensors:
+        shape = (input_shapes or {}).get(tensor.op.name)
+        if shape is not None:
+            tensor.set_shape(shape)
+    return tf.compat.v1.lite.TFLiteConverter(message, input_tensors, output_tensors), input_tensors
+
+
+def _convert(converter: Any, source: str) -> bytes:
+    from tensorflow.lite.python.convert_phase import ConverterError
+
+    try:
+        return bytes(converter.convert())
+    except (ConverterError, ValueError) as exc:
+        raise ModelRunError(f"{source}: the TFLite converter failed: {_first_line(exc)}") from None
+
+
+def convert_graphdef(graph_def: bytes, inputs: Sequence[str], outputs: Sequence[str],
+                     input_shapes: Mapping[str, Sequence[int]] | None = None,
+                     source: str = "<graphdef>") -> bytes:
+    """A float TFLite model from a frozen GraphDef, by TensorFlow's converter
+    (tf.compat.v1.lite.TFLiteConverter, default settings)."""
+    converter, _ = _converter(graph_def, inputs, outputs, input_shapes, source)
+    return _convert(converter, source)
+
+
 def convert_fake_quant_graphdef(graph_def: bytes, input_stats: Mapping[str, tuple[float, float]],
                                 outputs: Sequence[str], input_shapes: Mapping[str, Sequence[int]] | None = None,
                                 source: str = "<graphdef>") -> bytes:
@@ -94,26 +134,8 @@ def convert_fake_quant_graphdef(graph_def: bytes, input_stats: Mapping[str, tupl
     quantized_input_stats {input node: (mean, std_dev)} (real = (q - mean) / std_dev).
     `input_shapes` fixes unknown dims (the converter sets an unknown batch dim to 1)."""
     tf = import_tensorflow()
-    graph = tf.Graph()
-    try:
-        message = tf.compat.v1.GraphDef.FromString(bytes(graph_def))
-        with graph.as_default():
-            tf.graph_util.import_graph_def(message, name="")
-        input_tensors = [graph.get_tensor_by_name(tensor_name(name)) for name in input_stats]
-        output_tensors = [graph.get_tensor_by_name(tensor_name(name)) for name in outputs]
-    except (tf.errors.OpError, ValueError, KeyError) as exc:
-        raise ModelRunError(f"{source}: TensorFlow cannot import the graph: {_first_line(exc)}") from None
-    for tensor in input_tensors:
-        shape = (input_shapes or {}).get(tensor.op.name)
-        if shape is not None:
-            tensor.set_shape(shape)
-    from tensorflow.lite.python.convert_phase import ConverterError
-
-    converter = tf.compat.v1.lite.TFLiteConverter(message, input_tensors, output_tensors)
+    converter, input_tensors = _converter(graph_def, list(input_stats), outputs, input_shapes, source)
     converter.inference_type = tf.int8
     converter.quantized_input_stats = {t.op.name: tuple(map(float, input_stats[t.op.name]))
                                        for t in input_tensors}
-    try:
-        return bytes(converter.convert())
-    except (ConverterError, ValueError) as exc:
-        raise ModelRunError(f"{source}: the TFLite converter failed: {_first_line(exc)}") from None
+    return _convert(converter, source)

@@ -542,15 +542,20 @@ def symmetric(values: np.ndarray, axis: int | None, qmax: int, repeated: bool = 
 
 
 def _rounded(ratio: np.ndarray, rounding: str) -> np.ndarray:
-    """`ratio` rounded to the nearest integer (overwriting it), exact halves as `rounding`
-    says. Exact in float32: x - trunc(x) has no rounding error, whereas trunc(x + 0.5) rounds
-    0.5 - 2**-25 up."""
+    """`ratio` rounded to the nearest integer, exact halves as `rounding` says: np.rint
+    rounds them to even; for "away" the few exact halves (x - rint(x) = ±0.5, computed
+    without error) are then moved away from zero. (trunc(x + 0.5) would be wrong: it rounds
+    0.5 - 2**-25 up.) Overwrites `ratio`."""
+    rounded = np.rint(ratio)
     if rounding == "even":
-        return np.rint(ratio, out=ratio)
-    whole = np.trunc(ratio)
-    fraction = np.subtract(ratio, whole, out=ratio)  # in (-1, 1), with x's sign
-    up = np.abs(fraction) >= 0.5
-    return np.add(whole, np.sign(fraction, out=fraction), out=whole, where=up)
+        return rounded
+    offset = np.subtract(ratio, rounded, out=ratio)
+    ties = np.flatnonzero(np.abs(offset) == 0.5)
+    if ties.size:
+        flat, exact = rounded.reshape(-1), ratio.reshape(-1)[ties]  # exact: ±0.5
+        halves = flat[ties] + exact  # the tie itself, k + 0.5
+        flat[ties] = halves + np.copysign(np.float32(0.5), halves)
+    return rounded
 
 
 def _stored_bytes(dtype: DType, count: int) -> int:

@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--inputs", default="", metavar="A,B", help="input node names (comma-separated)")
     parser.add_argument("--outputs", default="", metavar="C,D", help="output node names (comma-separated)")
     parser.add_argument("--output_as_text", "--output-as-text", dest="output_as_text", default=None,
-                        type=_bool, metavar="BOOL", help="write a text GraphDef (.pbtxt) whatever the suffix")
+                        nargs="?", const=True, type=_bool, metavar="BOOL",
+                        help="write a text GraphDef (.pbtxt) whatever the suffix (alone: true)")
     parser.add_argument("--in-place", action="store_true", help="allow OUT to be IN")
     parser.add_argument("--allow-unknown-fields", action="store_true",
                         help="write a TFLite model even though fields from a newer schema would be dropped")
@@ -40,7 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _bool(text: str) -> bool:
     if text.lower() not in ("true", "false", "1", "0"):
-        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r} (a bare --output_as_text "
+                                         "goes after IN and OUT, or write --output_as_text=true)")
     return text.lower() in ("true", "1")
 
 

@@ -156,6 +156,16 @@ def test_transform_with_gtt_flags_writes_text_and_reports(tmp_path):
     assert "remove_nodes: changed; nodes 44 -> 30" in result.stderr
 
 
+def test_bare_output_as_text_means_true(tmp_path):
+    out = tmp_path / "out.pb"
+    result = graphtool("transform", f"--in_graph={CNN}", f"--out_graph={out}", "--transforms=remove_device",
+                       "--output_as_text")
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes().startswith(b"node {")
+    misplaced = graphtool("transform", "--transforms=remove_device", "--output_as_text", CNN, out)
+    assert misplaced.returncode == 2 and "--output_as_text=true" in misplaced.stderr
+
+
 def test_failed_transform_writes_nothing(tmp_path):
     out = tmp_path / "out.pb"
     for spec in ("remove_nodes(op=Identity) bogus", "rename_node(old_node_name=nope, new_node_name=x)",

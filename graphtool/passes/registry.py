@@ -58,7 +58,8 @@ class Pass:
 
     @property
     def summary(self) -> str:
-        return self.doc.strip().splitlines()[0] if self.doc.strip() else ""
+        """The docstring's first paragraph, on one line."""
+        return " ".join(self.doc.strip().split("\n\n")[0].split())
 
     def parameters(self) -> list[tuple[str, str, Any, str]]:
         """(name, type, default, doc) for each parameter."""

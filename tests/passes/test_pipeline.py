@@ -14,7 +14,7 @@ def test_every_transform_is_documented_with_formats_and_a_guarantee():
     passes = all_passes()
     assert len(passes) >= 10
     for p in passes:
-        assert p.summary, p.name
+        assert p.summary.endswith("."), f"{p.name}: the summary is a whole sentence, got {p.summary!r}"
         assert p.formats and set(p.formats) <= {"graphdef", "tflite"}
         assert p.guarantee in GUARANTEES
         for name, type_name, _, _ in p.parameters():

@@ -59,6 +59,14 @@ class Schema:
 @cache
 def load_schema() -> Schema:
     raw = json.loads(resources.files(__package__).joinpath("schema.json").read_text())
-    tables = {name: Table(name, t["num_slots"], tuple(Field(**f) for f in t["fields"]))
+    tables = {name: Table(name, t["num_slots"], tuple(_field(f) for f in t["fields"]))
               for name, t in raw["tables"].items()}
     return Schema(tables, raw["enums"], raw["unions"])
+
+
+def _field(raw: dict) -> Field:
+    """A field as the schema data give it; a bool's default is a bool (the data hold 0/1),
+    so an absent flag reads as False, as a present one reads as True or False."""
+    if raw.get("type") == "bool" and raw.get("default") is not None:
+        raw = {**raw, "default": bool(raw["default"])}
+    return Field(**raw)

@@ -166,3 +166,15 @@ def test_metadata_changes_are_written(tf):
     assert reread.meta["metadata"] == {"min_runtime_version": b"2.10.0".ljust(16, b"\0"), "graphtool": b"hello"}
     inputs = [np.zeros((1, 8, 8, 1), np.int8)]
     np.testing.assert_array_equal(run_litert(tflite.write(graph), inputs)[0], run_litert(path.read_bytes(), inputs)[0])
+
+
+def test_absent_flags_read_as_false_like_present_ones():
+    """A bool option the file leaves out (its default) reads as False, not 0, so it compares
+    and prints like a stored one; flipping it writes a model TF's schema reads as True."""
+    graph = graphtool.load(TFLITE_FIXTURES / "float_cnn.tflite")
+    fc = next(n for n in graph if n.op == "FULLY_CONNECTED")
+    assert fc.attrs["keep_num_dims"] is False and fc.attrs["asymmetric_quantize_inputs"] is False
+    fc.attrs["keep_num_dims"] = True
+    options = [op.builtinOptions for op in model_t(tflite.write(graph)).subgraphs[0].operators
+               if hasattr(op.builtinOptions, "keepNumDims")]
+    assert any(o.keepNumDims is True for o in options) and any(o.keepNumDims is False for o in options)

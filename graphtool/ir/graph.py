@@ -177,11 +177,23 @@ class Graph:
     def add_control_input(self, consumer: str, producer: str) -> None:
         """Make `consumer` also run after `producer` (no-op if it already does)."""
         self._require(producer)
-        keys = [k for u, _, k in self.nx.in_edges(consumer, keys=True) if isinstance(k, str)]
-        if any(u == producer for u, _, k in self.nx.in_edges(consumer, keys=True) if isinstance(k, str)):
+        incoming = self.nx.pred[consumer]  # producer -> {edge key: data}
+        if producer in incoming and any(isinstance(k, str) for k in incoming[producer]):
             return
-        after = max((int(k[1:]) for k in keys), default=-1) + 1
+        after = max((int(k[1:]) for keys in incoming.values() for k in keys if isinstance(k, str)), default=-1) + 1
         self.nx.add_edge(producer, consumer, key=f"^{after}", port=CONTROL)
+
+    def replace_control_input(self, consumer: str, old: str, new: str) -> None:
+        """Make `consumer` run after `new` instead of `old`, in `old`'s place among its control
+        inputs (no-op unless `old` is one; `old` just goes if `new` already is one)."""
+        self._require(new)
+        keys = [k for k in self.nx.get_edge_data(old, consumer, default={}) if isinstance(k, str)]
+        if not keys:
+            return
+        for key in keys:
+            self.nx.remove_edge(old, consumer, key=key)
+        if not any(isinstance(k, str) for k in self.nx.get_edge_data(new, consumer, default={})):
+            self.nx.add_edge(new, consumer, key=keys[0], port=CONTROL)
 
     def remove_control_input(self, consumer: str, producer: str) -> None:
         """Drop the control dependency of `consumer` on `producer`, if any."""

@@ -155,3 +155,17 @@ def test_absent_optional_inputs_keep_their_slots():
     assert g.inputs_of("conv") == [None, Ref("x")]
     g.toposort()
     assert g.inputs_of("conv") == [None, Ref("x")]
+
+
+def test_replace_control_input_keeps_the_place():
+    graph = Graph()
+    for name in ("a", "b", "c", "d"):
+        graph.add_node(Node(name, "NoOp"))
+    graph.set_control_inputs("d", ["a", "b"])
+    graph.replace_control_input("d", "a", "c")
+    assert graph.control_inputs_of("d") == ["c", "b"]
+    graph.replace_control_input("d", "c", "b")  # b already is one: c just goes
+    assert graph.control_inputs_of("d") == ["b"]
+    graph.replace_control_input("d", "a", "c")  # a is not one: nothing happens
+    assert graph.control_inputs_of("d") == ["b"]
+    graph.validate()

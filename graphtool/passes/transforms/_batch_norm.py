@@ -374,8 +374,7 @@ class Rewriter:
         self.renames[replacement] = root.name
         graph.replace_uses(Ref(root.name, 0), Ref(replacement, 0))
         for consumer in graph.control_consumers(root.name):
-            graph.remove_control_input(consumer, root.name)
-            graph.add_control_input(consumer, replacement)
+            graph.replace_control_input(consumer, root.name, replacement)
         for node in [root, *fold.also_remove, *(n for n, _ in prod.biases)]:
             self.dropped.extend(r for r in graph.inputs_of(node.name) if r is not None)
             graph.remove_node(node.name)

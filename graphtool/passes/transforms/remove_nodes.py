@@ -38,9 +38,10 @@ def remove_nodes(graph: Graph, params: Params, context: Context) -> PassResult:
             source = inputs[0]
             graph.replace_uses(node.name, source)
             for consumer in graph.control_consumers(node.name):
-                graph.remove_control_input(consumer, node.name)
                 if consumer != source.node:
-                    graph.add_control_input(consumer, source.node)
+                    graph.replace_control_input(consumer, node.name, source.node)
+                else:
+                    graph.remove_control_input(consumer, node.name)
             graph.remove_node(node.name)
             removed += 1
             changed = True

@@ -1,11 +1,14 @@
 """verify: run two models in their real runtimes on the same inputs and compare outputs.
 
-GraphDefs run in TensorFlow, TFLite models in LiteRT (main subgraph), so a frozen graph
-can be checked against its own TFLite conversion. Inputs and outputs are paired by name
-(a GraphDef's node name, a TFLite tensor name or its signature name, with or without
-`:0`), and what no name pairs goes by order. Inputs come from an .npz file (arrays keyed
-by input name, else in order; one example per row along axis 0) or are drawn at random
-by dtype and shape with a fixed seed, one example per run, unknown dimensions as 1.
+GraphDefs run in TensorFlow, TFLite models in LiteRT (main subgraph), SavedModel
+directories in TensorFlow through their serving signature (as saved: variables, pruning
+wrappers and all), so a frozen graph or a SavedModel can be checked against its own TFLite
+conversion. Inputs and outputs are paired by name (a GraphDef's node name, a TFLite tensor
+name or its signature name, a SavedModel signature's key or its tensor in the signature's
+function, with or without `:0`), and what no name pairs goes by order. Inputs come from an
+.npz file (arrays keyed by input name, else in order; one example per row along axis 0) or
+are drawn at random by dtype and shape with a fixed seed, one example per run, unknown
+dimensions as 1.
 Values are compared as real numbers: quantized TFLite inputs are quantized and outputs
 dequantized with the tensor's own scale and zero point.
 
@@ -23,14 +26,14 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..errors import GraphtoolError
-from ..formats import dumps, load
+from ..errors import FormatError, GraphtoolError
+from ..formats import dumps, load, savedmodel
 from ..ir import DType, Graph, Quantization, Ref
 from ._samples import read_npz
 
 GRAPHDEF_INPUT_OPS = frozenset({"Placeholder", "PlaceholderV2"})
 NOT_OUTPUT_OPS = frozenset({"Const", "Assign", "NoOp", "Placeholder", "PlaceholderV2"})
-RUNTIMES = {"graphdef": "TensorFlow", "tflite": "LiteRT"}
+RUNTIMES = {"graphdef": "TensorFlow", "tflite": "LiteRT", "savedmodel": "TensorFlow"}
 DEFAULT_SAMPLES = 8
 INTEGER_RANGE = (0, 5)  # random integer inputs: small non-negative values, safe as indices and sizes
 WORDS = np.array([b"graph", b"tool", b"lite"], dtype=object)
@@ -114,13 +117,24 @@ def _badness(result: OutputResult) -> tuple:
 
 @dataclass
 class _Model:
-    graph: Graph
-    data: bytes
+    """A model to run: a Graph and its serialized bytes, or a SavedModel signature loaded in
+    TensorFlow (graph and data None)."""
+
+    graph: Graph | None
+    data: bytes | None
     source: str
+    signature: Any = None  # graphtool.runtime.tensorflow.SavedModelSignature
 
     @property
     def format(self) -> str:
+        if self.signature is not None:
+            return "savedmodel"
         return self.graph.format or "unknown"
+
+    def endpoints(self, kind: str) -> list[Endpoint]:
+        if self.signature is not None:
+            return _signature_endpoints(self.signature, kind)
+        return endpoints(self.graph, kind)
 
 
 def verify(a: Graph | str | os.PathLike | bytes, b: Graph | str | os.PathLike | bytes, *,
@@ -135,8 +149,8 @@ def verify(a: Graph | str | os.PathLike | bytes, b: Graph | str | os.PathLike | 
     if samples is not None and samples < 1:
         raise GraphtoolError("samples must be at least 1")
     model_a, model_b = _model(a, "A"), _model(b, "B")
-    inputs_a, inputs_b = endpoints(model_a.graph, "inputs"), endpoints(model_b.graph, "inputs")
-    outputs_a, outputs_b = endpoints(model_a.graph, "outputs"), endpoints(model_b.graph, "outputs")
+    inputs_a, inputs_b = model_a.endpoints("inputs"), model_b.endpoints("inputs")
+    outputs_a, outputs_b = model_a.endpoints("outputs"), model_b.endpoints("outputs")
     input_pairs = pair_endpoints(inputs_a, inputs_b, "inputs", model_a.source, model_b.source)
     output_pairs = pair_endpoints(outputs_a, outputs_b, "outputs", model_a.source, model_b.source)
     if not output_pairs:
@@ -164,15 +178,32 @@ def verify(a: Graph | str | os.PathLike | bytes, b: Graph | str | os.PathLike | 
 def _model(model: Graph | str | os.PathLike | bytes, label: str) -> _Model:
     if isinstance(model, Graph):
         graph = model
+        source = graph.meta.get("source") or label
+        held = savedmodel.unfrozen(graph) if graph.format == "graphdef" else []
+        if held:
+            raise GraphtoolError(f"{source}: variables {', '.join(held[:3])} hold values only in memory; run "
+                                 "strip_pruning first, or verify the SavedModel directory itself")
         binary = dumps(graph, text=False) if graph.format == "graphdef" else dumps(graph)
-        return _Model(graph, binary, graph.meta.get("source") or label)
-    graph = load(model)
+        return _Model(graph, binary, source)
+    if not isinstance(model, (bytes, bytearray, memoryview)) and savedmodel.is_saved_model(model):
+        from ..runtime.tensorflow import SavedModelSignature
+
+        return _Model(None, None, os.fspath(model), signature=SavedModelSignature(os.fspath(model)))
+    graph = load(model)  # a missing file or a directory that is no SavedModel: FormatError naming it
     if isinstance(model, (bytes, bytearray, memoryview)):
         raw, source = bytes(model), label
     else:
         source = os.fspath(model)
-        raw = None if graph.meta.get("graphdef.text") else Path(source).read_bytes()
+        raw = None if graph.meta.get("graphdef.text") else _read_bytes(source)
     return _Model(graph, raw if raw is not None else dumps(graph, text=False), source)
+
+
+def _read_bytes(path: str) -> bytes:
+    """The file's bytes, as the runtime gets them (the file was just read as a model)."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise FormatError(f"cannot read: {exc.strerror or exc}", source=path) from None
 
 
 # -- endpoints -----------------------------------------------------------------------------
@@ -193,6 +224,18 @@ def endpoints(graph: Graph, kind: str) -> list[Endpoint]:
     refs = graph.outputs or [Ref(n.name, 0) for n in graph if n.op not in NOT_OUTPUT_OPS
                              and not n.op.startswith("graphtool.") and not graph.is_used(n.name)]
     return [_graphdef_endpoint(graph, ref) for ref in refs]
+
+
+def _signature_endpoints(signature: Any, kind: str) -> list[Endpoint]:
+    """A SavedModel signature's inputs or outputs: fed and fetched by key, also answering to
+    the name of the tensor in the signature's function (`image:0`, `Identity:0`), which is
+    the node a GraphDef read from the SavedModel has."""
+    points = []
+    for tensor in signature.inputs if kind == "inputs" else signature.outputs:
+        aliases = tuple(dict.fromkeys((tensor.key, *_aliases(tensor.tensor_name))))
+        dtype = DType.from_numpy(tensor.dtype)
+        points.append(Endpoint(tensor.key, aliases, dtype, tensor.shape))
+    return points
 
 
 def _graphdef_endpoint(graph: Graph, ref: Ref) -> Endpoint:
@@ -353,6 +396,8 @@ Runner = Callable[[Example, Sequence[Endpoint]], list[np.ndarray]]
 
 
 def _runner(model: _Model, inputs: Sequence[Endpoint]) -> Runner:
+    if model.format == "savedmodel":
+        return _signature_runner(model, inputs)
     if model.format == "graphdef":
         return _graphdef_runner(model, inputs)
     if model.format == "tflite":
@@ -368,6 +413,16 @@ def _graphdef_runner(model: _Model, inputs: Sequence[Endpoint]) -> Runner:
     def run(example: Example, outputs: Sequence[Endpoint]) -> list[np.ndarray]:
         feeds = {point.name: _as_type(value, point) for point, value in zip(inputs, example)}
         return [np.asarray(v) for v in session.run(feeds, [p.name for p in outputs])]
+
+    return run
+
+
+def _signature_runner(model: _Model, inputs: Sequence[Endpoint]) -> Runner:
+    signature = model.signature
+
+    def run(example: Example, outputs: Sequence[Endpoint]) -> list[np.ndarray]:
+        results = signature.run({point.name: _as_type(value, point) for point, value in zip(inputs, example)})
+        return [np.asarray(results[point.name]) for point in outputs]
 
     return run
 

@@ -15,12 +15,13 @@ EXIT_WITHIN, EXIT_OUTSIDE = 0, 1
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "verify", help="run two models on the same inputs and compare their outputs",
-        description="Run A and B in their real runtimes (TensorFlow for GraphDefs, LiteRT for TFLite) on "
+        description="Run A and B in their real runtimes (TensorFlow for GraphDefs and SavedModel directories, "
+                    "the latter through their serving_default signature; LiteRT for TFLite) on "
                     "the same inputs and compare each output: max abs and relative error, SQNR, cosine "
                     "similarity, top-1 agreement. Inputs and outputs pair by name, else by order; "
                     "quantized tensors are (de)quantized with their own parameters. A passes when every "
                     "element satisfies |b - a| <= atol + rtol * |a|.")
-    parser.add_argument("a", metavar="A", help="the reference model (.pb, .pbtxt or .tflite)")
+    parser.add_argument("a", metavar="A", help="the reference model (.pb, .pbtxt, .tflite or a SavedModel directory)")
     parser.add_argument("b", metavar="B", help="the model to check")
     parser.add_argument("--data", metavar="F.npz",
                         help="inputs: arrays keyed by input name (else in order), one example per row")

@@ -12,13 +12,13 @@ from . import ModelRunError, RuntimeUnavailableError
 INSTALL_HINT = "pip install 'graphtool[tf]'"
 
 
-def import_tensorflow() -> Any:
+def import_tensorflow(purpose: str = "running a GraphDef") -> Any:
     """The tensorflow module, or RuntimeUnavailableError saying how to install it."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         import tensorflow
     except ImportError as exc:
-        raise RuntimeUnavailableError(f"running a GraphDef needs TensorFlow ({exc}); {INSTALL_HINT}") from None
+        raise RuntimeUnavailableError(f"{purpose} needs TensorFlow ({exc}); {INSTALL_HINT}") from None
     return tensorflow
 
 
@@ -139,3 +139,99 @@ def convert_fake_quant_graphdef(graph_def: bytes, input_stats: Mapping[str, tupl
     converter.quantized_input_stats = {t.op.name: tuple(map(float, input_stats[t.op.name]))
                                        for t in input_tensors}
     return _convert(converter, source)
+
+
+# -- SavedModel signatures (verify) ------------------------------------------------------------
+
+DEFAULT_SIGNATURE = "serving_default"
+
+
+class SignatureTensor:
+    """An input or output of a SavedModel signature: its key in the signature, the name of
+    its tensor in the signature's function graph (`image:0`), numpy dtype and shape (None
+    where unknown)."""
+
+    def __init__(self, key: str, tensor_name: str, dtype: np.dtype, shape: tuple[int | None, ...] | None):
+        self.key = key
+        self.tensor_name = tensor_name
+        self.dtype = dtype
+        self.shape = shape
+
+    def __repr__(self) -> str:
+        return f"SignatureTensor({self.key!r}, {self.tensor_name!r}, {self.dtype}, {self.shape})"
+
+
+class SavedModelSignature:
+    """A SavedModel directory loaded in TensorFlow (tf.saved_model.load), run through one of
+    its signatures (default serving_default, or its only one) with inputs fed by key.
+    Inputs and outputs are listed in key order, as the signature flattens them."""
+
+    def __init__(self, path: str, signature: str | None = None):
+        tf = import_tensorflow("running a SavedModel")
+        self.source = path
+        self._tf = tf
+        try:
+            self._loaded = tf.saved_model.load(path)
+        except (OSError, ValueError, RuntimeError, tf.errors.OpError) as exc:
+            raise ModelRunError(f"{path}: TensorFlow cannot load the SavedModel: {_first_line(exc)}") from None
+        signatures = dict(getattr(self._loaded, "signatures", {}) or {})
+        if not signatures:
+            raise ModelRunError(f"{path}: the SavedModel has no signatures")
+        if signature is None:
+            signature = DEFAULT_SIGNATURE if DEFAULT_SIGNATURE in signatures or len(signatures) != 1 \
+                else next(iter(signatures))
+        if signature not in signatures:
+            raise ModelRunError(f"{path}: no signature {signature!r}; it has {', '.join(sorted(signatures))}")
+        self.signature = signature
+        self._function = signatures[signature]
+        self.inputs = self._inputs()
+        self.outputs = self._outputs()
+
+    def _inputs(self) -> list[SignatureTensor]:
+        _, kwargs = self._function.structured_input_signature
+        captured = {t.name for t in self._function.graph.internal_captures}
+        tensors = [t for t in self._function.inputs if t.name not in captured]
+        keys = sorted(kwargs)
+        if len(keys) != len(tensors):
+            raise ModelRunError(f"{self.source}: signature {self.signature!r} takes {len(keys)} named input(s) "
+                                f"but its function has {len(tensors)}")
+        return [SignatureTensor(key, tensor.name, _numpy_dtype(kwargs[key].dtype), _dims(kwargs[key].shape))
+                for key, tensor in zip(keys, tensors)]
+
+    def _outputs(self) -> list[SignatureTensor]:
+        structured = self._function.structured_outputs
+        if not isinstance(structured, dict):
+            raise ModelRunError(f"{self.source}: signature {self.signature!r} does not return a dict of outputs")
+        keys = sorted(structured)
+        tensors = list(self._function.outputs)
+        if len(keys) != len(tensors):
+            raise ModelRunError(f"{self.source}: signature {self.signature!r} names {len(keys)} output(s) but its "
+                                f"function has {len(tensors)}")
+        return [SignatureTensor(key, tensor.name, _numpy_dtype(structured[key].dtype), _dims(structured[key].shape))
+                for key, tensor in zip(keys, tensors)]
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Every output, by key, for input values given by key."""
+        tf = self._tf
+        missing = [t.key for t in self.inputs if t.key not in feeds]
+        if missing:
+            raise ModelRunError(f"{self.source}: no value for input(s) {', '.join(missing)}")
+        try:
+            results = self._function(**{t.key: tf.constant(_as_dtype(feeds[t.key], t.dtype)) for t in self.inputs})
+        except (tf.errors.OpError, ValueError, TypeError) as exc:
+            raise ModelRunError(f"{self.source}: TensorFlow failed to run signature {self.signature!r}: "
+                                f"{_first_line(exc)}") from None
+        return {key: np.asarray(value) for key, value in results.items()}
+
+
+def _as_dtype(value: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """`value` as the signature's input type (strings stay as they are)."""
+    return np.asarray(value) if dtype.kind == "O" else np.asarray(value).astype(dtype, copy=False)
+
+
+def _numpy_dtype(dtype: Any) -> np.dtype:
+    return np.dtype(dtype.as_numpy_dtype)
+
+
+def _dims(shape: Any) -> tuple[int | None, ...] | None:
+    return None if shape.rank is None else tuple(shape.as_list())

@@ -18,7 +18,7 @@ from graphtool.ir import DType, Quantization
 from graphtool.runtime import RuntimeUnavailableError
 from graphtool.runtime.litert import TfliteModel, dequantize, quantize
 
-from ..conftest import GRAPHDEF_FIXTURES, TFLITE_FIXTURES
+from ..conftest import FIXTURES, GRAPHDEF_FIXTURES, TFLITE_FIXTURES, run_litert
 
 CLI = importlib.import_module("graphtool.cli.main")
 CNN = GRAPHDEF_FIXTURES / "keras2_cnn.pb"
@@ -29,6 +29,10 @@ FOLD_TOLERANCE = 1e-5  # folding batch norms changes float rounding only (GTT te
 CONVERSION_TOLERANCE = 1e-4  # TensorFlow vs LiteRT kernels on the same float graph
 INT8_TOLERANCE = 0.1  # full-int8 vs float probabilities: max abs 0.063 measured over all 360 digits
 LOGITS = "keras2_cnn/logits/MatMul/ReadVariableOp/resource"
+PRUNED_SAVED_MODEL = FIXTURES / "pruned" / "pruned_cnn_savedmodel"  # TF-MOT wrappers kept: kernel * mask at each call
+PRUNED_TFLITE = FIXTURES / "pruned" / "pruned_cnn.tflite"  # its conversion by the TFLite converter
+DEMO_SAVED_MODEL = FIXTURES / "demo" / "pruned_cnn_savedmodel"
+DEMO_FLOAT = FIXTURES / "demo" / "float_cnn.tflite"  # the unpruned network: outputs differ by up to ~0.9
 
 
 def run_cli(monkeypatch, capsys, *argv) -> tuple[int, str, str]:
@@ -260,3 +264,77 @@ def test_bad_options_and_files_exit_2(monkeypatch, capsys, tmp_path):
                           ((FLOAT_CNN, tmp_path / "none.tflite"), "no such file")]:
         code, _, err = run_cli(monkeypatch, capsys, "verify", *argv)
         assert code == 2 and message in err, err
+
+
+# -- SavedModel directories ------------------------------------------------------------------
+
+def test_savedmodel_directory_passes_against_its_tflite_conversion(tf, tmp_path):
+    """A SavedModel runs in TensorFlow through serving_default (pruning wrappers and all);
+    its signature keys pair with the TFLite signature names."""
+    digits = tmp_path / "digits.npz"
+    np.savez(digits, image=np.load(FIXTURES / "pruned" / "reference.npz")["images"][:32])
+    report = verify(PRUNED_SAVED_MODEL, PRUNED_TFLITE, data=digits, atol=CONVERSION_TOLERANCE,
+                    rtol=CONVERSION_TOLERANCE)
+    assert (report.a, report.runtime_a, report.runtime_b, report.runs) == (
+        str(PRUNED_SAVED_MODEL), "TensorFlow", "LiteRT", 32)
+    assert [(p.a, p.b, p.matched_by) for p in report.inputs] == [("image", "serving_default_image:0", "name")]
+    [output] = report.outputs
+    assert (output.a, output.b, output.matched_by) == ("prune_low_magnitude_probs", "StatefulPartitionedCall:0",
+                                                       "name")
+    assert report.passed, output
+    assert output.shape == [32, 10] and output.top1_agreement == 1.0
+
+
+def test_savedmodel_values_are_what_tensorflow_computes(tf):
+    """The reported error between the demo's pruned SavedModel and the unpruned float model
+    equals the one measured here with tf.saved_model.load and the LiteRT interpreter."""
+    rng = np.random.default_rng(0)  # verify's draw: one standard-normal example per run, seed 0
+    inputs = [rng.standard_normal((1, 8, 8, 1)).astype(np.float32) for _ in range(4)]
+    serving = tf.saved_model.load(str(DEMO_SAVED_MODEL)).signatures["serving_default"]
+    [key] = serving.structured_outputs
+    expected = max(float(np.max(np.abs(serving(image=tf.constant(x))[key].numpy().astype(np.float64)
+                                       - run_litert(DEMO_FLOAT.read_bytes(), [x])[0])))
+                   for x in inputs)
+    report = verify(DEMO_SAVED_MODEL, DEMO_FLOAT, samples=4)
+    assert expected > 0.1 and not report.passed
+    assert report.outputs[0].max_abs_error == pytest.approx(expected, abs=1e-6)  # float32 rounding of the two runs
+
+
+def test_savedmodel_against_the_graphdef_read_from_it(tf, tmp_path):
+    """graphtool.load reads the same signature as a GraphDef; once strip_pruning froze its
+    variables it runs alike, and pairs by the signature function's tensor names."""
+    graph = graphtool.load(PRUNED_SAVED_MODEL)
+    with pytest.raises(GraphtoolError, match="strip_pruning"):  # variables only in memory: nothing to run
+        verify(PRUNED_SAVED_MODEL, graph)
+    graphtool.transform(graph, "strip_pruning")
+    frozen = tmp_path / "frozen.pb"
+    graphtool.save(graph, frozen)
+    report = verify(PRUNED_SAVED_MODEL, frozen, atol=FOLD_TOLERANCE, rtol=FOLD_TOLERANCE)
+    assert [(p.a, p.b, p.matched_by) for p in report.inputs] == [("image", "image:0", "name")]
+    assert [(o.a, o.b, o.matched_by) for o in report.outputs] == [("prune_low_magnitude_probs", "Identity:0", "name")]
+    assert report.passed and report.outputs[0].max_abs_error < FOLD_TOLERANCE
+
+
+def test_cli_takes_a_savedmodel_directory_on_either_side(tf, monkeypatch, capsys):
+    code, out, err = run_cli(monkeypatch, capsys, "verify", PRUNED_TFLITE, PRUNED_SAVED_MODEL, "--samples", 2)
+    assert code == 0, err
+    assert f"B: {PRUNED_SAVED_MODEL}  (TensorFlow)" in out
+    assert out.strip().endswith("PASS: every output is within tolerance")
+
+
+def test_bad_model_paths_exit_2_with_one_line_naming_them(tf, monkeypatch, capsys, tmp_path):
+    empty = tmp_path / "not_a_saved_model"
+    empty.mkdir()
+    corrupt = tmp_path / "corrupt_saved_model"
+    corrupt.mkdir()
+    (corrupt / "saved_model.pb").write_bytes(b"\x08not a SavedModel")
+    missing = tmp_path / "missing.tflite"
+    cases = [((missing, PRUNED_TFLITE), missing, "no such file"),
+             ((PRUNED_SAVED_MODEL, missing), missing, "no such file"),
+             ((empty, PRUNED_TFLITE), empty, "is a directory, not a model file"),
+             ((PRUNED_TFLITE, empty), empty, "is a directory, not a model file"),
+             ((corrupt, PRUNED_TFLITE), corrupt, "TensorFlow cannot load the SavedModel")]
+    for argv, path, message in cases:
+        code, out, err = run_cli(monkeypatch, capsys, "verify", *argv)
+        assert code == 2 and out == "", (argv, err)
+        assert err.startswith(f"graphtool: error: {path}: {message}") and len(err.strip().splitlines()) == 1, err

@@ -97,3 +97,81 @@ def test_gpu_rules_follow_gpu_compatibility_cc():
     assert "weights format" in findings["FULLY_CONNECTED6"]
     model = tflite.write(graph)  # the edited options survive a write: the check read the real fields
     assert check(graphtool.load(model), "gpu").counts["error"] == 3
+
+
+# -- float16 weights behind DEQUANTIZE (FP16GraphPartitionHelper, tensorflow/lite/delegates/utils.cc) --
+
+FP16_CONSUMERS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"}
+
+
+def _float16_graph():
+    return graphtool.load(TFLITE_FIXTURES / "float16.tflite")
+
+
+def test_gpu_takes_the_float16_model():
+    """The delegate checks each consumer with the float16 constant in place of the DEQUANTIZE
+    output (RemapFp16InputTensors) and does not check the DEQUANTIZE itself: all 19
+    operators are delegated."""
+    report = check(_float16_graph(), "gpu")
+    assert report.findings == [] and report.compatible and report.operators == 19
+    assert any("delegates/utils.cc" in s for s in report.sources)
+
+
+def test_gpu_consumers_see_the_float16_constant():
+    from graphtool.analysis.compat.signature import operators
+    from graphtool.ir import DType
+
+    graph = _float16_graph()
+    plain = {s.name: s for s in operators(graph) if s.op in FP16_CONSUMERS}
+    folded = {s.name: s for s in operators(graph, frozenset({DType.FLOAT16})) if s.op in FP16_CONSUMERS}
+    assert len(folded) == 5
+    for name, sig in folded.items():
+        assert plain[name].runtime_inputs == 3  # the old verdict: weights and bias counted as runtime inputs
+        assert sig.runtime_inputs == 1 and sig.const_inputs == 2
+        assert [s.dtype for s in sig.inputs[1:]] == [DType.FLOAT16, DType.FLOAT16]
+
+
+def test_gpu_float16_dequantize_of_a_runtime_tensor_is_not_folded():
+    """Only a DEQUANTIZE of a *constant* float16 tensor is remapped: with the first conv's
+    weights and bias fed from graph inputs, it has three runtime inputs again; the model is
+    partly delegated, so the set-aside DEQUANTIZEs are reported as staying on the CPU."""
+    from graphtool.ir import INPUT_OP, Node, Tensor
+
+    graph = _float16_graph()
+    conv = next(n for n in graph if n.op == "CONV_2D")
+    for slot, ref in enumerate(graph.inputs_of(conv.name)[1:], 1):
+        tensor = graph.node(graph.inputs_of(ref.node)[0].node).outputs[0]
+        name = f"runtime_{slot}"
+        graph.add_node(Node(name, INPUT_OP, outputs=[Tensor(name, tensor.dtype, tensor.shape)]))
+        graph.set_input(ref.node, 0, name)
+    report = check(graph, "gpu")
+    errors = [(f.op, f.index, f.reason) for f in report.findings if f.severity == "error"]
+    assert errors == [("CONV_2D", 10, "the GPU delegate does not take this CONV_2D: expects 1 or 2 non-constant "
+                                      "inputs, the operator has 3; it runs on the CPU")]
+    infos = [f for f in report.findings if f.severity == "info"]
+    assert len(infos) == 8 and {f.op for f in infos} == {"DEQUANTIZE"}
+    assert all("float16 constant" in f.reason and "stays on the CPU" in f.reason for f in infos)
+    assert [f.index for f in report.findings] == sorted(f.index for f in report.findings)
+
+
+def test_gpu_int8_dequantize_of_a_constant_is_not_folded():
+    """The partitioner remaps FLOAT16 constants only: int8 weights and bias behind
+    DEQUANTIZE are runtime inputs to gpu_compatibility.cc, so the conv is refused."""
+    from graphtool.ir import DType, Quantization
+
+    graph = _float16_graph()
+    conv = next(n for n in graph if n.op == "CONV_2D")
+    for ref in graph.inputs_of(conv.name)[1:]:
+        const = graph.node(graph.inputs_of(ref.node)[0].node).outputs[0]
+        const.data = np.zeros(const.shape, np.int8)
+        const.dtype = DType.INT8
+        const.quantization = Quantization(np.array([0.01]), np.array([0]))
+    errors = [(f.op, f.index) for f in check(graph, "gpu").findings if f.severity == "error"]
+    assert errors == [("CONV_2D", 10)]
+
+
+def test_float16_folding_is_gpu_only():
+    """micro still refuses the float16 DEQUANTIZEs, and edgetpu the float model."""
+    graph = _float16_graph()
+    assert {f.op for f in check(graph, "micro").findings if f.severity == "error"} == {"DEQUANTIZE"}
+    assert not check(graph, "edgetpu").compatible

@@ -8,7 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from ...ir import CONST_OP, TENSOR_SOURCE_OPS, DType, Graph, Node, Tensor
+from ...ir import CONST_OP, TENSOR_SOURCE_OPS, DType, Graph, Node, Ref, Tensor
+
+DEQUANTIZE_OP = "DEQUANTIZE"
 
 
 @dataclass(frozen=True)
@@ -96,24 +98,50 @@ def graphs_of(graph: Graph) -> list[Graph]:
     return [graph, *getattr(graph, "subgraphs", [])]
 
 
-def operators(graph: Graph) -> Iterator[OpSignature]:
-    """Every operator of every subgraph, in execution order."""
+def operators(graph: Graph, const_dequantize: frozenset[DType] = frozenset()) -> Iterator[OpSignature]:
+    """Every operator of every subgraph, in execution order. `const_dequantize`: see signature."""
     for number, sub in enumerate(graphs_of(graph)):
         index = 0
         for node in sub:
             if not is_operator(node):
                 continue
-            yield signature(sub, node, number, index)
+            yield signature(sub, node, number, index, const_dequantize)
             index += 1
 
 
-def signature(graph: Graph, node: Node, subgraph: int, index: int) -> OpSignature:
+def signature(graph: Graph, node: Node, subgraph: int, index: int,
+              const_dequantize: frozenset[DType] = frozenset()) -> OpSignature:
+    """The operator's signature. An input that a DEQUANTIZE computes from a constant of a
+    type in `const_dequantize` is shown as that constant, the way a delegate that reads
+    such constants itself sees it (the GPU delegate's FP16GraphPartitionHelper does so for
+    float16: RemapFp16InputTensors)."""
     inputs: list[TensorSpec | None] = []
     for ref in graph.inputs_of(node.name):
         if ref is None:
             inputs.append(None)
             continue
         producer = graph.node(ref.node)
+        folded = constant_dequantize_source(graph, producer, const_dequantize) if const_dequantize else None
+        if folded is not None:
+            producer, ref = folded
         tensor = producer.outputs[ref.port] if ref.port < len(producer.outputs) else Tensor(ref.node, None, None)
-        inputs.append(TensorSpec(tensor, producer.op == CONST_OP and not producer.meta.get("custom")))
+        inputs.append(TensorSpec(tensor, _is_const(producer)))
     return OpSignature(graph, node, subgraph, index, inputs, [TensorSpec(t, False) for t in node.outputs])
+
+
+def constant_dequantize_source(graph: Graph, node: Node, types: frozenset[DType]) -> tuple[Node, Ref] | None:
+    """(the constant, its ref) when `node` is a DEQUANTIZE of a constant whose type is in
+    `types`; None otherwise."""
+    if node.op != DEQUANTIZE_OP or node.meta.get("custom"):
+        return None
+    refs = graph.inputs_of(node.name)
+    if len(refs) != 1 or refs[0] is None:
+        return None
+    source = graph.node(refs[0].node)
+    if not _is_const(source) or refs[0].port >= len(source.outputs):
+        return None
+    return (source, refs[0]) if source.outputs[refs[0].port].dtype in types else None
+
+
+def _is_const(node: Node) -> bool:
+    return node.op == CONST_OP and not node.meta.get("custom")

@@ -132,7 +132,9 @@ def _checker(kind: str):
                                        ("crash", "crash"), ("unexpected", "load"), ("fine", None)])
 def test_campaign_catches_and_saves_failures(tmp_path, kind, step):
     target = Target(f"fake_{kind}", _Bytes, lambda: _checker(kind))
-    limits = Limits(seconds=5, megabytes=300, hard_seconds=1 if kind == "hang" else 30, address_space_mb=0)
+    # touching 400 MB can take seconds on a loaded machine: the memory case gets time to be judged on memory
+    limits = Limits(seconds=60 if kind == "memory" else 5, megabytes=300,
+                    hard_seconds=1 if kind == "hang" else 90 if kind == "memory" else 30, address_space_mb=0)
     report = run_campaign(target, 1, 2, None, limits, jobs=1, corpus=tmp_path)
     assert report.inputs == 2
     if step is None:

@@ -72,8 +72,9 @@ class TfliteParams:
         "doc": "operators whose weights to quantize (repeat or comma-separate; default: " + ", ".join(DEFAULT_OPS)
                + "; float16 mode default: every operator)"})
     rounding: str = field(default="away", metadata={
-        "doc": "where w / scale lies exactly halfway between two integers: away (from zero, as the TFLite "
-               "converter rounds) or even (as ai-edge-quantizer and numpy round)"})
+        "doc": "how w / scale becomes an integer: away reproduces the TFLite converter (divides in float64, "
+               "exact halves away from zero), even reproduces ai-edge-quantizer (divides by the float32 scale, "
+               "exact halves to even)"})
 
 
 @register("quantize_weights", TfliteParams, formats=("tflite",), guarantee="quantization error")
@@ -512,9 +513,12 @@ def symmetric(values: np.ndarray, axis: int | None, qmax: int, repeated: bool = 
               rounding: str = "away") -> tuple[np.ndarray, np.ndarray]:
     """(int8 values in [-qmax, qmax], float32 scales): scale = max|w| / qmax per slice along
     `axis` (one scale when axis is None, or one repeated along `axis` when `repeated`); an
-    all-zero slice gets scale 1. w / scale is computed in float32 and rounded to the nearest
-    integer, exact halves away from zero (as TFLite's quantizer does) or to even
-    (rounding="even"). Works through the weights a block of rows at a time."""
+    all-zero slice gets scale 1. Each w is divided and rounded as one of two tools does it:
+    rounding="away", as the TFLite converter, w / (max|w| / qmax) in float64, exact halves
+    away from zero; rounding="even", as ai-edge-quantizer, w / scale in float32, exact halves
+    to even. Works through the weights a block of rows at a time."""
+    if rounding not in ROUNDINGS:
+        raise PassError(f"quantize_weights: rounding must be one of {', '.join(ROUNDINGS)}, got {rounding!r}")
     values = np.asarray(values, np.float32)
     if values.ndim == 0:
         values = values.reshape(1)
@@ -526,15 +530,20 @@ def symmetric(values: np.ndarray, axis: int | None, qmax: int, repeated: bool = 
         absmax = np.maximum(values.max(axis=others, initial=0), -values.min(axis=others, initial=0))
     scales = (absmax.astype(np.float32) / np.float32(qmax)).astype(np.float32)
     scales = np.where(scales > 0, scales, np.float32(1)).astype(np.float32)
+    if rounding == "away":
+        divisors, precision = np.where(absmax > 0, absmax.astype(np.float64) / qmax, 1.0), np.float64
+    else:
+        divisors, precision = scales, np.float32
     shape = [1] * values.ndim
     if axis is not None:
         shape[axis] = -1
-    divisor = scales.reshape(shape) if axis is not None else scales[0]
+    divisor = divisors.reshape(shape) if axis is not None else divisors[0]
     out = np.empty(values.shape, np.int8)
     rows = max(1, QUANTIZE_CHUNK // max(1, values[0].size))
     for start in range(0, values.shape[0], rows):
         block = slice(start, start + rows)
-        ratio = values[block] / (divisor[block] if axis == 0 else divisor)
+        part = values[block]
+        ratio = np.divide(part, divisor[block] if axis == 0 else divisor, out=np.empty(part.shape, precision))
         ratio = _rounded(ratio, rounding)
         np.clip(ratio, -qmax, qmax, out=ratio)
         out[block] = ratio
@@ -545,16 +554,16 @@ def _rounded(ratio: np.ndarray, rounding: str) -> np.ndarray:
     """`ratio` rounded to the nearest integer, exact halves as `rounding` says: np.rint
     rounds them to even; for "away" the few exact halves (x - rint(x) = ±0.5, computed
     without error) are then moved away from zero. (trunc(x + 0.5) would be wrong: it rounds
-    0.5 - 2**-25 up.) Overwrites `ratio`."""
+    the largest float below 0.5 up.) Overwrites `ratio`."""
     rounded = np.rint(ratio)
     if rounding == "even":
         return rounded
     offset = np.subtract(ratio, rounded, out=ratio)
-    ties = np.flatnonzero(np.abs(offset) == 0.5)
-    if ties.size:
-        flat, exact = rounded.reshape(-1), ratio.reshape(-1)[ties]  # exact: ±0.5
-        halves = flat[ties] + exact  # the tie itself, k + 0.5
-        flat[ties] = halves + np.copysign(np.float32(0.5), halves)
+    at_half = np.abs(offset) == 0.5
+    if at_half.any():
+        ties = np.nonzero(at_half)
+        halves = rounded[ties] + offset[ties]  # the exact halves, k + 0.5
+        rounded[ties] = halves + np.copysign(0.5, halves)
     return rounded
 
 

@@ -46,6 +46,7 @@ class _Writer:
         self.schema = load_schema()
         self.buffers: list[dict] = [dict(b) for b in graph.meta.get("tflite.buffers") or [{}]]
         self.opcodes: list[dict] = list(graph.meta.get("tflite.operator_codes") or [])
+        self.replaces: dict[int, int] = {}  # added code -> the code its first operator was read with
         self.tensor_index: list[dict[int, int]] = []  # per subgraph: id(Tensor) -> index
         self.subgraphs = [self._subgraph(g, i) for i, g in enumerate(self.graphs)]
 
@@ -230,8 +231,9 @@ class _Writer:
     def _compact_opcodes(self) -> list[dict]:
         """Drop operator codes that operators used when the model was read but none uses now
         (a pass changed their op or version); codes the file never used stay. A code added
-        for the same op (a new version) takes the dropped code's place, so the op keeps its
-        index — and index 0, the default, the file need not store."""
+        for a new version of an op takes the place of the code its first operator was read
+        with (else of another dropped code of that op), so operators keep their indices — and
+        index 0, the default, the file need not store."""
         used = {od["opcode_index"] for sg in self.subgraphs for od in sg["operators"]}
         was_used = set(self.graph.meta.get("tflite.opcodes_in_use", ()))
         read = len(self.graph.meta.get("tflite.operator_codes") or [])
@@ -239,12 +241,17 @@ class _Writer:
         if not drop:
             return self.opcodes
         filled: dict[int, int] = {}  # dropped index -> added index that takes its place
-        for added in range(read, len(self.opcodes)):
-            name = ops.op_name(self.opcodes[added])
+        added = range(read, len(self.opcodes))
+        for new in added:  # first the code the operators were read with
+            old = self.replaces.get(new)
+            if old in drop and old not in filled and ops.op_name(self.opcodes[old]) == ops.op_name(self.opcodes[new]):
+                filled[old] = new
+        for new in (n for n in added if n not in filled.values()):  # then any dropped code of the op
+            name = ops.op_name(self.opcodes[new])
             place = next((i for i in sorted(drop) if i not in filled
                           and ops.op_name(self.opcodes[i]) == name), None)
             if place is not None:
-                filled[place] = added
+                filled[place] = new
         moved = set(filled.values())
         order = [filled.get(i, i) for i in range(len(self.opcodes))
                  if (i not in drop or i in filled) and i not in moved]
@@ -263,6 +270,8 @@ class _Writer:
             if _matches(opcode, node.op, version):
                 return i
         self.opcodes.append(ops.opcode_for(node.op, version))
+        if index is not None:
+            self.replaces[len(self.opcodes) - 1] = index
         return len(self.opcodes) - 1
 
     # -- metadata --------------------------------------------------------------------------

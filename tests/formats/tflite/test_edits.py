@@ -178,3 +178,20 @@ def test_absent_flags_read_as_false_like_present_ones():
     options = [op.builtinOptions for op in model_t(tflite.write(graph)).subgraphs[0].operators
                if hasattr(op.builtinOptions, "keepNumDims")]
     assert any(o.keepNumDims is True for o in options) and any(o.keepNumDims is False for o in options)
+
+
+def test_new_versions_take_the_slots_their_operators_were_read_with():
+    """Two CONV_2D codes (v1 at 0, v3 at the end); raising them to v4 and v5 puts each new
+    code where its operator's old one was, and every operator reads back its op and version."""
+    graph = graphtool.load(TFLITE_FIXTURES / "float_cnn.tflite")
+    next(n for n in graph if n.op == "CONV_2D").meta["version"] = 3
+    graph = graphtool.load(tflite.write(graph))
+    first, second = [n for n in graph if n.op == "CONV_2D"][:2]
+    read_with = {first.name: first.meta["tflite.opcode_index"], second.name: second.meta["tflite.opcode_index"]}
+    assert read_with[second.name] == 0 and read_with[first.name] > 0
+    first.meta["version"], second.meta["version"] = 5, 4
+    back = graphtool.load(tflite.write(graph))
+    for node, version in ((first, 5), (second, 4)):
+        copy = back.node(node.name)
+        assert (copy.op, copy.meta["version"], copy.meta["tflite.opcode_index"]) == \
+            ("CONV_2D", version, read_with[node.name])

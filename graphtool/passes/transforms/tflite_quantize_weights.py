@@ -357,8 +357,8 @@ class _Run:
         needing = [weight for weight, hybrid in staged if not weight.views
                    and any(use not in hybrid for use in weight.uses)]
         mapping: dict[str, str] = {}
-        for weight in needing:  # the float value is named as the converter names it: weight + "1"
-            mapping[weight.name] = graph.unique_name(f"{weight.name}1", set(mapping.values()), separator="")
+        for weight in needing:  # the float value is named as the converter names it: weight + "1" (or "2", ...)
+            mapping[weight.name] = graph.unique_name(weight.name, set(mapping.values()), separator="")
         if mapping:
             graph.rename_nodes(mapping)
         for weight in needing:

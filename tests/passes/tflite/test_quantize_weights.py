@@ -244,6 +244,11 @@ def test_float16_matches_the_converter():
     assert sorted((n, v) for n, v, _ in operators(mine)) == sorted((n, v) for n, v, _ in operators(theirs))
     dequantized = {op.inputs[0] for name, _, op in operators(mine) if name == "DEQUANTIZE"}
     assert {mine.subgraphs[0].tensors[i].name.decode() for i in dequantized} == set(float16_tensors(mine))
+    tensors = mine.subgraphs[0].tensors
+    for name, _, op in operators(mine):  # named as the converter names them: the weight's name + a number
+        if name == "DEQUANTIZE":
+            stored, value = tensors[op.inputs[0]].name.decode(), tensors[op.outputs[0]].name.decode()
+            assert value[len(stored):].isdigit() and value.startswith(stored), (stored, value)
     assert min_runtime(mine) == min_runtime(theirs) == "1.15.0"
     a, b = run_both(float_cnn(), ours)
     assert np.abs(a - b).max() <= FLOAT16_RELATIVE * np.abs(a).max()

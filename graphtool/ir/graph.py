@@ -176,6 +176,7 @@ class Graph:
 
     def add_control_input(self, consumer: str, producer: str) -> None:
         """Make `consumer` also run after `producer` (no-op if it already does)."""
+        self._require(consumer)
         self._require(producer)
         incoming = self.nx.pred[consumer]  # producer -> {edge key: data}
         if producer in incoming and any(isinstance(k, str) for k in incoming[producer]):
@@ -186,7 +187,10 @@ class Graph:
     def replace_control_input(self, consumer: str, old: str, new: str) -> None:
         """Make `consumer` run after `new` instead of `old`, in `old`'s place among its control
         inputs (no-op unless `old` is one; `old` just goes if `new` already is one)."""
+        self._require(consumer)
         self._require(new)
+        if new == consumer:
+            raise GraphError(f"{consumer!r} cannot run after itself")
         keys = [k for k in self.nx.get_edge_data(old, consumer, default={}) if isinstance(k, str)]
         if not keys:
             return

@@ -168,4 +168,8 @@ def test_replace_control_input_keeps_the_place():
     assert graph.control_inputs_of("d") == ["b"]
     graph.replace_control_input("d", "a", "c")  # a is not one: nothing happens
     assert graph.control_inputs_of("d") == ["b"]
+    with pytest.raises(GraphError, match="after itself"):
+        graph.replace_control_input("d", "b", "d")
+    with pytest.raises(GraphError, match="no node named"):
+        graph.add_control_input("nope", "a")
     graph.validate()

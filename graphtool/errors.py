@@ -33,3 +33,10 @@ class UnknownFormatError(FormatError):
 
 class GraphError(GraphtoolError):
     """An IR operation would make the graph inconsistent, or the graph is invalid."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none): what a
+    one-line error quotes of a runtime's long messages."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

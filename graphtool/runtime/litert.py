@@ -12,6 +12,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..errors import first_line
 from . import ModelRunError, RuntimeUnavailableError
 
 INSTALL_HINT = "pip install 'graphtool[litert]'"
@@ -106,7 +107,7 @@ class TfliteModel:
         try:
             self._interpreter = interpreter_class(model_content=bytes(model), num_threads=num_threads)
         except (ValueError, RuntimeError) as exc:
-            raise ModelRunError(f"{source}: LiteRT cannot load the model: {_first_line(exc)}") from None
+            raise ModelRunError(f"{source}: LiteRT cannot load the model: {first_line(exc)}") from None
         self.inputs = [_detail(d) for d in self._interpreter.get_input_details()]
         self.outputs = [_detail(d) for d in self._interpreter.get_output_details()]
         self._shapes: list[tuple[int, ...]] | None = None
@@ -140,10 +141,6 @@ def run_tflite(model: bytes, values: Sequence[np.ndarray] | Mapping[str, np.ndar
     return TfliteModel(model, source).run(values)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
 
 class TfliteTensors:
     """A TFLite model in LiteRT that keeps every tensor after a run
@@ -159,7 +156,7 @@ class TfliteTensors:
                 self._interpreter = interpreter_class(model_content=bytes(model),
                                                       experimental_preserve_all_tensors=True)
         except (ValueError, RuntimeError) as exc:
-            raise ModelRunError(f"{source}: LiteRT cannot load the model: {_first_line(exc)}") from None
+            raise ModelRunError(f"{source}: LiteRT cannot load the model: {first_line(exc)}") from None
         self.inputs = [_detail(d) for d in self._interpreter.get_input_details()]
         self._shapes: list[tuple[int, ...]] | None = None
 
@@ -172,7 +169,7 @@ class TfliteTensors:
         try:
             return np.array(self._interpreter.get_tensor(index))
         except ValueError as exc:
-            raise ModelRunError(f"{self.source}: LiteRT cannot read tensor {index}: {_first_line(exc)}") from None
+            raise ModelRunError(f"{self.source}: LiteRT cannot read tensor {index}: {first_line(exc)}") from None
 
 
 def _invoke(model, values: Sequence[np.ndarray]) -> None:
@@ -191,4 +188,4 @@ def _invoke(model, values: Sequence[np.ndarray]) -> None:
         interpreter.invoke()
     except (ValueError, RuntimeError) as exc:
         model._shapes = None
-        raise ModelRunError(f"{model.source}: LiteRT failed to run the model: {_first_line(exc)}") from None
+        raise ModelRunError(f"{model.source}: LiteRT failed to run the model: {first_line(exc)}") from None

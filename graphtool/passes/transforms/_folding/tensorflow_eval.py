@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ....errors import first_line
 from ....formats import graphdef
 from ....ir import DType, Graph, Node, make_const
 from ....ir.attrs import FuncAttr
@@ -51,7 +52,7 @@ class TensorFlowEvaluator:
                 raise Unsupported(f"{node.op} has no outputs", reason="no_outputs")
             results = self._session.run(op.outputs)
         except (ValueError, TypeError, tf.errors.OpError) as exc:
-            raise EvalError(f"TensorFlow could not evaluate {node.name!r}: {_first_line(exc)}") from None
+            raise EvalError(f"TensorFlow could not evaluate {node.name!r}: {first_line(exc)}") from None
         self.used += 1
         return [_value(tensor, array) for tensor, array in zip(op.outputs, results)]
 
@@ -104,7 +105,3 @@ def _is_function(value: Any) -> bool:
         return any(isinstance(v, FuncAttr) for v in value)
     return isinstance(value, FuncAttr)
 
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

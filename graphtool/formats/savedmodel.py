@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FormatError
+from ..errors import FormatError, first_line
 from ..ir import CONST_OP, DType, Graph, Node, Ref, Tensor, make_const
 from ..ir.attrs import TensorShape
 from . import graphdef
@@ -57,12 +57,7 @@ def is_saved_model(path: str | os.PathLike) -> bool:
 
 def read(path: str, signature: str | None = None) -> Graph:
     """The SavedModel's `signature` (default serving_default, or its only one) as a Graph."""
-    tf = _tensorflow()
-    try:
-        loaded = tf.saved_model.load(path)
-    except (OSError, ValueError, RuntimeError, tf.errors.OpError) as exc:
-        raise FormatError(f"cannot load the SavedModel: {_first_line(exc)}", source=path) from None
-    key, function = _signature(loaded, signature, path)
+    key, function, _loaded = load_signature(path, signature)  # _loaded keeps the variables alive
     graph_def = _inlined(function, path)
     graph = graphdef.read(graph_def.SerializeToString(deterministic=True), source=path)
     graph.meta.pop("graphdef.text", None)
@@ -181,7 +176,15 @@ def _tensorflow() -> Any:
     return tf
 
 
-def _signature(loaded: Any, key: str | None, path: str) -> tuple[str, Any]:
+def load_signature(path: str, key: str | None = None) -> tuple[str, Any, Any]:
+    """(key, concrete function, loaded object) of the SavedModel's signature `key` (default
+    serving_default, or its only one), by tf.saved_model.load; FormatError naming `path` if
+    it cannot. Keep the loaded object while using the function: it owns the variables."""
+    tf = _tensorflow()
+    try:
+        loaded = tf.saved_model.load(path)
+    except (OSError, ValueError, RuntimeError, tf.errors.OpError) as exc:
+        raise FormatError(f"cannot load the SavedModel: {first_line(exc)}", source=path) from None
     signatures = dict(getattr(loaded, "signatures", {}) or {})
     if not signatures:
         raise FormatError("the SavedModel has no signatures", source=path)
@@ -189,7 +192,7 @@ def _signature(loaded: Any, key: str | None, path: str) -> tuple[str, Any]:
         key = DEFAULT_SIGNATURE if DEFAULT_SIGNATURE in signatures or len(signatures) != 1 else next(iter(signatures))
     if key not in signatures:
         raise FormatError(f"no signature {key!r}; it has {', '.join(sorted(signatures))}", source=path)
-    return key, signatures[key]
+    return key, signatures[key], loaded
 
 
 def _inlined(function: Any, path: str) -> Any:
@@ -204,9 +207,8 @@ def _inlined(function: Any, path: str) -> Any:
 
 def _bind_signature(graph: Graph, key: str, function: Any, path: str) -> None:
     """Declare the signature's inputs and outputs on the graph."""
-    captured = {t.name for t in function.graph.internal_captures}
     _, kwargs = function.structured_input_signature
-    inputs = [t for t in function.inputs if t.name not in captured]
+    inputs = signature_inputs(function)
     outputs = list(function.outputs)
     names = sorted(function.structured_outputs) if isinstance(function.structured_outputs, dict) else \
         [f"output_{i}" for i in range(len(outputs))]
@@ -223,6 +225,13 @@ def _bind_signature(graph: Graph, key: str, function: Any, path: str) -> None:
     }
 
 
+def signature_inputs(function: Any) -> list:
+    """The signature function's input tensors that callers feed (not its captured variables
+    and constants), in the order of its sorted keyword arguments."""
+    captured = {t.name for t in function.graph.internal_captures}
+    return [t for t in function.inputs if t.name not in captured]
+
+
 def _bind_captures(graph: Graph, function: Any, path: str) -> None:
     """Captured variables become VarHandleOps (values in the side table); captured
     constants become Consts."""
@@ -231,7 +240,6 @@ def _bind_captures(graph: Graph, function: Any, path: str) -> None:
     variables = {id(v.handle): v for v in function.graph.variables}
     table: dict[str, VariableValue] = {}
     renames: dict[str, str] = {}
-    taken = set(graph.nx)
     for external, internal in function.graph.captures:
         name = internal.op.name
         if name not in graph:
@@ -240,8 +248,7 @@ def _bind_captures(graph: Graph, function: Any, path: str) -> None:
         node = graph.node(name)
         if variable is not None:
             value = np.asarray(variable.numpy())
-            wanted = _free_name(variable.name.split(":")[0], taken)
-            taken.add(wanted)
+            wanted = graph.unique_name(variable.name.split(":")[0], set(renames.values()))
             renames[name] = wanted
             _become_handle(node, wanted, variable, value)
             table[name] = VariableValue(variable.name.split(":")[0], value)
@@ -264,15 +271,3 @@ def _become_handle(node: Node, new_name: str, variable: Any, value: np.ndarray) 
     node.outputs = [Tensor(new_name, DType.RESOURCE, ())]
     for key in [k for k in node.meta if k.startswith("graphdef.")]:
         del node.meta[key]
-
-
-def _free_name(wanted: str, taken: set[str]) -> str:
-    name, k = wanted, 1
-    while name in taken:
-        name, k = f"{wanted}_{k}", k + 1
-    return name
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -3,10 +3,12 @@ name in a tf.compat.v1.Session. TensorFlow is imported on first use only."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..errors import first_line
 from . import ModelRunError, RuntimeUnavailableError
 
 INSTALL_HINT = "pip install 'graphtool[tf]'"
@@ -41,7 +43,7 @@ class GraphDefSession:
             with self.graph.as_default():
                 tf.graph_util.import_graph_def(message, name="")
         except (tf.errors.OpError, ValueError) as exc:
-            raise ModelRunError(f"{source}: TensorFlow cannot import the graph: {_first_line(exc)}") from None
+            raise ModelRunError(f"{source}: TensorFlow cannot import the graph: {first_line(exc)}") from None
         self._session = tf.compat.v1.Session(graph=self.graph)
 
     def run(self, feeds: Mapping[str, np.ndarray], fetches: Sequence[str]) -> list[np.ndarray]:
@@ -52,7 +54,7 @@ class GraphDefSession:
             targets = [self.graph.get_tensor_by_name(tensor_name(f)) for f in fetches]
             values = self._session.run(targets, feed_dict=feed_dict)
         except (tf.errors.OpError, ValueError, KeyError, TypeError) as exc:
-            raise ModelRunError(f"{self.source}: TensorFlow failed to run the graph: {_first_line(exc)}") from None
+            raise ModelRunError(f"{self.source}: TensorFlow failed to run the graph: {first_line(exc)}") from None
         return [np.asarray(v) for v in values]
 
     def close(self) -> None:
@@ -71,10 +73,6 @@ def run_graphdef(graph_def: bytes, feeds: Mapping[str, np.ndarray], fetches: Seq
     with GraphDefSession(graph_def, source) as session:
         return session.run(feeds, fetches)
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # -- calibration and integer conversion (insert_fake_quant) ------------------------------------
@@ -100,7 +98,7 @@ def _converter(graph_def: bytes, inputs: Sequence[str], outputs: Sequence[str],
         input_tensors = [graph.get_tensor_by_name(tensor_name(name)) for name in inputs]
         output_tensors = [graph.get_tensor_by_name(tensor_name(name)) for name in outputs]
     except (tf.errors.OpError, ValueError, KeyError) as exc:
-        raise ModelRunError(f"{source}: TensorFlow cannot import the graph: {_first_line(exc)}") from None
+        raise ModelRunError(f"{source}: TensorFlow cannot import the graph: {first_line(exc)}") from None
     for tensor in input_tensors:
         shape = (input_shapes or {}).get(tensor.op.name)
         if shape is not None:
@@ -114,7 +112,7 @@ def _convert(converter: Any, source: str) -> bytes:
     try:
         return bytes(converter.convert())
     except (ConverterError, ValueError) as exc:
-        raise ModelRunError(f"{source}: the TFLite converter failed: {_first_line(exc)}") from None
+        raise ModelRunError(f"{source}: the TFLite converter failed: {first_line(exc)}") from None
 
 
 def convert_graphdef(graph_def: bytes, inputs: Sequence[str], outputs: Sequence[str],
@@ -143,22 +141,17 @@ def convert_fake_quant_graphdef(graph_def: bytes, input_stats: Mapping[str, tupl
 
 # -- SavedModel signatures (verify) ------------------------------------------------------------
 
-DEFAULT_SIGNATURE = "serving_default"
 
-
+@dataclass(frozen=True)
 class SignatureTensor:
     """An input or output of a SavedModel signature: its key in the signature, the name of
     its tensor in the signature's function graph (`image:0`), numpy dtype and shape (None
     where unknown)."""
 
-    def __init__(self, key: str, tensor_name: str, dtype: np.dtype, shape: tuple[int | None, ...] | None):
-        self.key = key
-        self.tensor_name = tensor_name
-        self.dtype = dtype
-        self.shape = shape
-
-    def __repr__(self) -> str:
-        return f"SignatureTensor({self.key!r}, {self.tensor_name!r}, {self.dtype}, {self.shape})"
+    key: str
+    tensor_name: str
+    dtype: np.dtype
+    shape: tuple[int | None, ...] | None
 
 
 class SavedModelSignature:
@@ -167,30 +160,16 @@ class SavedModelSignature:
     Inputs and outputs are listed in key order, as the signature flattens them."""
 
     def __init__(self, path: str, signature: str | None = None):
-        tf = import_tensorflow("running a SavedModel")
+        from ..formats.savedmodel import load_signature, signature_inputs
+
+        self._tf = import_tensorflow("running a SavedModel")
         self.source = path
-        self._tf = tf
-        try:
-            self._loaded = tf.saved_model.load(path)
-        except (OSError, ValueError, RuntimeError, tf.errors.OpError) as exc:
-            raise ModelRunError(f"{path}: TensorFlow cannot load the SavedModel: {_first_line(exc)}") from None
-        signatures = dict(getattr(self._loaded, "signatures", {}) or {})
-        if not signatures:
-            raise ModelRunError(f"{path}: the SavedModel has no signatures")
-        if signature is None:
-            signature = DEFAULT_SIGNATURE if DEFAULT_SIGNATURE in signatures or len(signatures) != 1 \
-                else next(iter(signatures))
-        if signature not in signatures:
-            raise ModelRunError(f"{path}: no signature {signature!r}; it has {', '.join(sorted(signatures))}")
-        self.signature = signature
-        self._function = signatures[signature]
-        self.inputs = self._inputs()
+        self.signature, self._function, self._loaded = load_signature(path, signature)
+        self.inputs = self._inputs(signature_inputs(self._function))
         self.outputs = self._outputs()
 
-    def _inputs(self) -> list[SignatureTensor]:
+    def _inputs(self, tensors: list) -> list[SignatureTensor]:
         _, kwargs = self._function.structured_input_signature
-        captured = {t.name for t in self._function.graph.internal_captures}
-        tensors = [t for t in self._function.inputs if t.name not in captured]
         keys = sorted(kwargs)
         if len(keys) != len(tensors):
             raise ModelRunError(f"{self.source}: signature {self.signature!r} takes {len(keys)} named input(s) "
@@ -220,7 +199,7 @@ class SavedModelSignature:
             results = self._function(**{t.key: tf.constant(_as_dtype(feeds[t.key], t.dtype)) for t in self.inputs})
         except (tf.errors.OpError, ValueError, TypeError) as exc:
             raise ModelRunError(f"{self.source}: TensorFlow failed to run signature {self.signature!r}: "
-                                f"{_first_line(exc)}") from None
+                                f"{first_line(exc)}") from None
         return {key: np.asarray(value) for key, value in results.items()}
 
 

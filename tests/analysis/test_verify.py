@@ -333,7 +333,7 @@ def test_bad_model_paths_exit_2_with_one_line_naming_them(tf, monkeypatch, capsy
              ((PRUNED_SAVED_MODEL, missing), missing, "no such file"),
              ((empty, PRUNED_TFLITE), empty, "is a directory, not a model file"),
              ((PRUNED_TFLITE, empty), empty, "is a directory, not a model file"),
-             ((corrupt, PRUNED_TFLITE), corrupt, "TensorFlow cannot load the SavedModel")]
+             ((corrupt, PRUNED_TFLITE), corrupt, "cannot load the SavedModel")]
     for argv, path, message in cases:
         code, out, err = run_cli(monkeypatch, capsys, "verify", *argv)
         assert code == 2 and out == "", (argv, err)

@@ -84,8 +84,6 @@ def signature_tensors(model: Graph, graph: Graph) -> list[Tensor]:
     return found
 
 
-
-
 def remove_unused(graph: Graph, candidates: Iterable[str], keep: set[str]) -> int:
     """Remove the unused Consts among `candidates` (not `keep`). Returns how many."""
     removed = 0

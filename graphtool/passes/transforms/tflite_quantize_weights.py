@@ -507,6 +507,9 @@ def _accepts(node: Node, layout: _Layout, rank: int) -> bool:
 
 
 QUANTIZE_CHUNK = 1 << 20  # elements rounded at a time, so big weights need little extra memory
+# A float32 quotient w / scale is within 127 * 3 * 2**-24 (< 2.3e-5) of the float64 one, so
+# only quotients this close to k + 1/2 can round differently in the two: those are divided again.
+NEAR_HALF = 1e-4
 
 
 def symmetric(values: np.ndarray, axis: int | None, qmax: int, repeated: bool = False,
@@ -516,7 +519,8 @@ def symmetric(values: np.ndarray, axis: int | None, qmax: int, repeated: bool = 
     all-zero slice gets scale 1. Each w is divided and rounded as one of two tools does it:
     rounding="away", as the TFLite converter, w / (max|w| / qmax) in float64, exact halves
     away from zero; rounding="even", as ai-edge-quantizer, w / scale in float32, exact halves
-    to even. Works through the weights a block of rows at a time."""
+    to even. Works through the weights a block of rows at a time, in float32; for "away" the
+    few quotients near a half are decided again in float64 (NEAR_HALF)."""
     if rounding not in ROUNDINGS:
         raise PassError(f"quantize_weights: rounding must be one of {', '.join(ROUNDINGS)}, got {rounding!r}")
     values = np.asarray(values, np.float32)
@@ -530,40 +534,40 @@ def symmetric(values: np.ndarray, axis: int | None, qmax: int, repeated: bool = 
         absmax = np.maximum(values.max(axis=others, initial=0), -values.min(axis=others, initial=0))
     scales = (absmax.astype(np.float32) / np.float32(qmax)).astype(np.float32)
     scales = np.where(scales > 0, scales, np.float32(1)).astype(np.float32)
-    if rounding == "away":
-        divisors, precision = np.where(absmax > 0, absmax.astype(np.float64) / qmax, 1.0), np.float64
-    else:
-        divisors, precision = scales, np.float32
+    exact_divisors = np.where(absmax > 0, absmax.astype(np.float64) / qmax, 1.0)
     shape = [1] * values.ndim
     if axis is not None:
         shape[axis] = -1
-    divisor = divisors.reshape(shape) if axis is not None else divisors[0]
+    divisor = scales.reshape(shape) if axis is not None else scales[0]
     out = np.empty(values.shape, np.int8)
     rows = max(1, QUANTIZE_CHUNK // max(1, values[0].size))
+    scratch = np.empty((3, min(rows, values.shape[0]) * values[0].size), np.float32)  # reused: no page faults
     for start in range(0, values.shape[0], rows):
         block = slice(start, start + rows)
         part = values[block]
-        ratio = np.divide(part, divisor[block] if axis == 0 else divisor, out=np.empty(part.shape, precision))
-        ratio = _rounded(ratio, rounding)
-        np.clip(ratio, -qmax, qmax, out=ratio)
-        out[block] = ratio
+        ratio, rounded, distance = (buffer[:part.size].reshape(part.shape) for buffer in scratch)
+        np.divide(part, divisor[block] if axis == 0 else divisor, out=ratio)
+        np.rint(ratio, out=rounded)
+        if rounding == "away":
+            np.abs(np.subtract(ratio, rounded, out=distance), out=distance)
+            near = distance >= np.float32(0.5 - NEAR_HALF)
+            if near.any():
+                where = np.flatnonzero(near)  # flat: nonzero on an N-d mask is ten times slower
+                channels = 0 if axis is None else \
+                    np.unravel_index(where, part.shape)[axis] + (start if axis == 0 else 0)
+                exact = np.ravel(part)[where].astype(np.float64) / exact_divisors[channels]
+                rounded.reshape(-1)[where] = _half_away(exact)
+        np.clip(rounded, -qmax, qmax, out=rounded)
+        out[block] = rounded
     return out, scales
 
 
-def _rounded(ratio: np.ndarray, rounding: str) -> np.ndarray:
-    """`ratio` rounded to the nearest integer, exact halves as `rounding` says: np.rint
-    rounds them to even; for "away" the few exact halves (x - rint(x) = ±0.5, computed
-    without error) are then moved away from zero. (trunc(x + 0.5) would be wrong: it rounds
-    the largest float below 0.5 up.) Overwrites `ratio`."""
+def _half_away(ratio: np.ndarray) -> np.ndarray:
+    """`ratio` rounded to the nearest integer, exact halves away from zero, without error:
+    x - rint(x) is exact, whereas trunc(x + 0.5) rounds the largest float below 0.5 up."""
     rounded = np.rint(ratio)
-    if rounding == "even":
-        return rounded
-    offset = np.subtract(ratio, rounded, out=ratio)
-    at_half = np.abs(offset) == 0.5
-    if at_half.any():
-        ties = np.nonzero(at_half)
-        halves = rounded[ties] + offset[ties]  # the exact halves, k + 0.5
-        rounded[ties] = halves + np.copysign(0.5, halves)
+    ties = np.abs(ratio - rounded) == 0.5
+    rounded[ties] = ratio[ties] + np.copysign(0.5, ratio[ties])  # k + 1/2 -> k + 1 (or -k - 1), exactly
     return rounded
 
 

@@ -198,6 +198,35 @@ def near_tie_weights(rows: int = 4, columns: int = 256, seed: int = 0) -> np.nda
     return weights
 
 
+def float64_half_away(weights: np.ndarray, axis: int) -> np.ndarray:
+    """The converter's int8 values, written out plainly: w / (max|w| / 127) in float64,
+    |q| rounded up from a half, sign restored."""
+    others = tuple(a for a in range(weights.ndim) if a != axis)
+    absmax = np.abs(weights).max(axis=others, keepdims=True).astype(np.float64)
+    quotient = weights.astype(np.float64) / np.where(absmax > 0, absmax / 127, 1.0)
+    whole = np.floor(np.abs(quotient))
+    return (np.sign(quotient) * (whole + (np.abs(quotient) - whole >= 0.5))).astype(np.int8)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_away_rounding_is_float64_exact(seed):
+    """symmetric() works in float32 and decides quotients near a half again in float64: on
+    weights with 30% planted within 3e-7 (relative) of a half, it equals the plain float64
+    computation, on either axis and over several row blocks."""
+    from graphtool.passes.transforms.tflite_quantize_weights import QUANTIZE_CHUNK, symmetric
+
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(20, 40)), QUANTIZE_CHUNK // 16)  # 16 rows a block: two or three blocks
+    weights = rng.standard_normal(shape).astype(np.float32)
+    step = np.abs(weights).max(axis=1, keepdims=True) / 127
+    halves = rng.integers(-126, 126, shape) + 0.5
+    near = (halves * step * (1 + rng.uniform(-3e-7, 3e-7, shape))).astype(np.float32)
+    planted = np.where(rng.random(shape) < 0.3, near, weights)
+    for axis in (0, 1):
+        quantized, _ = symmetric(planted, axis, 127, rounding="away")
+        np.testing.assert_array_equal(quantized, float64_half_away(planted, axis))
+
+
 @pytest.mark.slow
 def test_dynamic_matches_the_converter_at_near_ties(tf):
     """Where float32 and float64 division disagree on which side of a half w / scale lies,

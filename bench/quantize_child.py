@@ -53,10 +53,15 @@ def pipeline(mode: str, options: str = "", then: str = "") -> str:
 def graphtool_tool(mode: str, options: str, then: str = "") -> tuple[Loader, Quantize]:
     """graphtool.load; then the pipeline (quantize_weights, then `then`) and graphtool.save
     (an atomic write to the file). The pass registry, which imports every transform module
-    on first use, is loaded here with the imports, not in the timed part."""
+    on first use, is loaded here with the imports, not in the timed part; so are the TFLite
+    schema and operator tables graphtool reads from JSON on first use (AEQ's flatbuffer
+    classes are Python modules, loaded by its imports)."""
     import graphtool
+    from graphtool.formats.tflite import ops, schema
 
     graphtool.passes.get("quantize_weights", "tflite")
+    schema.load_schema()
+    ops.builtin_names()
 
     spec = pipeline(mode, options, then)
 

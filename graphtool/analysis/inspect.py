@@ -290,9 +290,11 @@ def _weight(tensor: Tensor) -> tuple[WeightInfo, dict[str, BlockTotals] | None]:
         zeros = 1.0 - np.count_nonzero(data) / count
     else:
         zero = data == _zero_value(q, data.ndim)
-        zeros = 1.0 - np.count_nonzero(~zero) / max(count, zero.size)
+        zero_count = np.count_nonzero(zero)
+        zeros = 1.0 - (zero.size - zero_count) / max(count, zero.size)
         if zero.ndim >= 2:  # data kept as raw bytes (no usable shape) have no blocks to count
-            blocks = {key: _zero_blocks(zero, shape) for key, shape in BLOCKS.items()}
+            blocks = {key: _zero_blocks(zero, shape) if zero_count else _no_zero_blocks(zero.shape, shape)
+                      for key, shape in BLOCKS.items()}
     scheme = None if q is None else ("per-channel" if q.per_channel else "per-tensor")
     shares = None if blocks is None else {key: counted.share for key, counted in blocks.items()}
     return WeightInfo(tensor.name, str(tensor.dtype), list(tensor.shape), float(zeros), scheme, sparse,
@@ -317,6 +319,14 @@ def _zero_blocks(zero: np.ndarray, block: tuple[int, int]) -> BlockTotals:
             if i or j:
                 all_zero &= padded[:, i::height, j::width]
     return BlockTotals(int(all_zero.size), int(np.count_nonzero(all_zero)))
+
+
+def _no_zero_blocks(shape: tuple[int, ...], block: tuple[int, int]) -> BlockTotals:
+    """What _zero_blocks counts for a weight without a zero: its blocks, none all-zero (a
+    dense weight is common, and counting its blocks needs no pass over it)."""
+    rows, columns = shape[-2:]
+    matrices = int(np.prod(shape[:-2], dtype=np.int64))
+    return BlockTotals(matrices * -(-rows // block[0]) * -(-columns // block[1]), 0)
 
 
 def _block_totals(per_weight: list[dict[str, BlockTotals]]) -> dict[str, BlockTotals]:

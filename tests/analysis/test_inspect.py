@@ -1,6 +1,7 @@
 """inspect's inputs, outputs and op counts equal what TensorFlow reports for each fixture."""
 from collections import Counter
 
+import numpy as np
 import pytest
 
 import graphtool
@@ -60,3 +61,13 @@ def test_invalid_inputs_and_control_edges_are_reported():
     assert summary.devices == {"/device:CPU:0": 1}
     assert summary.num_nodes == 2
     assert [o.name for o in summary.outputs] == ["b"]
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (3, 4, 9, 10), (8, 8), (1, 1), (2, 1, 3)])
+def test_weights_without_zeros_count_their_blocks_without_a_pass(shape):
+    """A weight with no zero skips the block pass; the block totals are what the pass counts."""
+    from graphtool.analysis.inspect import BLOCKS, _no_zero_blocks, _zero_blocks
+
+    for block in BLOCKS.values():
+        counted = _zero_blocks(np.zeros(shape, bool), block)
+        assert (counted.blocks, counted.zero) == (_no_zero_blocks(shape, block).blocks, 0)

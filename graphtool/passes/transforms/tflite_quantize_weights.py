@@ -506,7 +506,7 @@ def _accepts(node: Node, layout: _Layout, rank: int) -> bool:
     return spec.axis(node, rank) == layout.axis
 
 
-QUANTIZE_CHUNK = 1 << 20  # elements rounded at a time, so big weights need little extra memory
+QUANTIZE_CHUNK = 1 << 18  # elements rounded at a time, so big weights need little extra memory
 # A float32 quotient w / scale is within 127 * 3 * 2**-24 (< 2.3e-5) of the float64 one, so
 # only quotients this close to k + 1/2 can round differently in the two: those are divided again.
 NEAR_HALF = 1e-4
@@ -541,15 +541,15 @@ def symmetric(values: np.ndarray, axis: int | None, qmax: int, repeated: bool = 
     divisor = scales.reshape(shape) if axis is not None else scales[0]
     out = np.empty(values.shape, np.int8)
     rows = max(1, QUANTIZE_CHUNK // max(1, values[0].size))
-    scratch = np.empty((3, min(rows, values.shape[0]) * values[0].size), np.float32)  # reused: no page faults
+    scratch = np.empty((2, min(rows, values.shape[0]) * values[0].size), np.float32)  # reused: no page faults
     for start in range(0, values.shape[0], rows):
         block = slice(start, start + rows)
         part = values[block]
-        ratio, rounded, distance = (buffer[:part.size].reshape(part.shape) for buffer in scratch)
+        ratio, rounded = (buffer[:part.size].reshape(part.shape) for buffer in scratch)
         np.divide(part, divisor[block] if axis == 0 else divisor, out=ratio)
         np.rint(ratio, out=rounded)
         if rounding == "away":
-            np.abs(np.subtract(ratio, rounded, out=distance), out=distance)
+            distance = np.abs(np.subtract(ratio, rounded, out=ratio), out=ratio)
             near = distance >= np.float32(0.5 - NEAR_HALF)
             if near.any():
                 where = np.flatnonzero(near)  # flat: nonzero on an N-d mask is ten times slower

@@ -16,7 +16,7 @@ from graphtool.errors import FormatError
 from graphtool.formats import graphdef, savedmodel, tflite
 from graphtool.passes import PassError, transform
 
-from ..conftest import FIXTURES
+from ..conftest import FIXTURES, run_litert
 from ..tf_runtime import run_graphdef
 
 PRUNED = FIXTURES / "pruned"
@@ -47,18 +47,6 @@ def run_frozen(tf, graph, images):
     (input_node,) = signature["inputs"].values()
     (output,) = signature["outputs"].values()
     return run_graphdef(tf, graphdef.write(graph), {f"{input_node}:0": images}, f"{output}:0")
-
-
-def run_litert(data: bytes, images: np.ndarray) -> np.ndarray:
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=data)
-    detail = interpreter.get_input_details()[0]
-    interpreter.resize_tensor_input(detail["index"], images.shape)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(detail["index"], images)
-    interpreter.invoke()
-    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).copy()
 
 
 def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
@@ -239,7 +227,7 @@ def test_strip_pruning_tflite_leaves_one_subgraph_of_constant_weights(reference)
     ops = graphtool.inspect(graphtool.load(data)).ops
     assert not set(ops) & (TFLITE_VARIABLE_OPS | {"TRANSPOSE"}), ops
     assert ops["MUL"] == 1  # the batch norm's scale; the four mask products are folded
-    probs = run_litert(data, reference["images"])
+    probs = run_litert(data, [reference["images"]])[0]
     np.testing.assert_allclose(probs, reference["probs"], rtol=0, atol=OUTPUT_ATOL)
     assert accuracy(probs, reference["labels"]) == float(reference["accuracy"])
     weights = [w for w in graphtool.inspect(graph).weights if w.shape[0] in (16, 32, 10) and len(w.shape) in (2, 4)
@@ -252,8 +240,8 @@ def test_strip_pruning_tflite_matches_tfmot_route_with_no_more_operators(referen
     """graphtool's route from the exported file vs TF-MOT's from the Keras object."""
     _, ours = stripped_tflite("strip_pruning fold_batch_norms")
     theirs = TFMOT_TFLITE.read_bytes()
-    np.testing.assert_allclose(run_litert(ours, reference["images"]), run_litert(theirs, reference["images"]),
-                               rtol=0, atol=OUTPUT_ATOL)
+    images = [reference["images"]]
+    np.testing.assert_allclose(run_litert(ours, images)[0], run_litert(theirs, images)[0], rtol=0, atol=OUTPUT_ATOL)
     our_ops = graphtool.inspect(graphtool.load(ours)).ops
     their_ops = graphtool.inspect(graphtool.load(theirs)).ops
     assert sum(our_ops.values()) <= sum(their_ops.values()), (our_ops, their_ops)

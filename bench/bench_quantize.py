@@ -41,10 +41,9 @@ tools do) told apart.
 from __future__ import annotations
 
 import argparse
-import json
+import functools
 import math
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -53,7 +52,7 @@ from typing import Any, Callable
 import numpy as np
 
 from bench_inspect import format_rows
-from bench_tflite_io import _fresh_target, _model, describe
+from bench_tflite_io import _model, alternating, child_json, describe, rss_summary
 from make_models import DIGITS_TEST, model_path
 
 QUANT_MODELS = ("digits_cnn.tflite", "mobilenetv2.tflite", "dense_200mb.tflite")
@@ -99,34 +98,22 @@ def run_child(tool: str, mode: str, model: Path, out: Path, options: str = "", t
     argv += ["--options", options] if options else []
     argv += ["--then", then] if then else []
     argv += ["--profile", str(profile_top)] if profile_top else []
-    done = subprocess.run(argv, capture_output=True, text=True, cwd=BENCH_DIR)
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}:\n{done.stderr}")
-    return {**json.loads(done.stdout.strip().splitlines()[-1]), "stderr": done.stderr}
+    return child_json(argv)
 
 
 Job = tuple[str, str, Path, Path, str, str]  # tool, mode, model, out, options, then
 
 
 def child_runs(jobs: dict[str, Job], repeats: int = REPEATS) -> dict[str, list[dict]]:
-    """`repeats` runs of each job (tool, mode, model, out, options, then), alternating the
-    jobs so drift hits them alike."""
-    runs: dict[str, list[dict]] = {key: [] for key in jobs}
-    for _ in range(repeats):
-        for key, (tool, mode, model, out, options, then) in jobs.items():
-            _fresh_target(out)
-            runs[key].append(run_child(tool, mode, model, out, options, then))
-    return runs
+    """`repeats` runs of each job (tool, mode, model, out, options, then), alternating."""
+    return alternating({key: (job[3], functools.partial(run_child, *job)) for key, job in jobs.items()}, repeats)
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Medians of the times; the largest peaks, and the peak over baseline, of the runs."""
+    """Medians of the times; the memory of rss_summary; the last run's pass stats."""
     return {"seconds": statistics.median(r["load_s"] + r["quantize_s"] for r in runs),
             "load_s": statistics.median(r["load_s"] for r in runs),
-            "quantize_s": statistics.median(r["quantize_s"] for r in runs),
-            "baseline_mb": statistics.median(r["baseline_rss_mb"] for r in runs),
-            "peak_mb": max(r["peak_rss_mb"] for r in runs),
-            "over_baseline_mb": max(r["work_peak_rss_mb"] - r["baseline_rss_mb"] for r in runs),
+            "quantize_s": statistics.median(r["quantize_s"] for r in runs), **rss_summary(runs),
             "stats": runs[-1].get("stats", {}), "pass_stats": runs[-1].get("pass_stats", [])}
 
 

@@ -21,6 +21,7 @@ cold is a fresh `python -m graphtool inspect --json MODEL` against
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -28,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -83,6 +84,11 @@ def run_child(tool: str, model: Path, out: Path, profile_top: int = 0) -> dict[s
     """One `tflite_io_child.py` run: its JSON measurements (its stderr, with --profile)."""
     argv = [sys.executable, str(CHILD), tool, str(model), str(out)]
     argv += ["--profile", str(profile_top)] if profile_top else []
+    return child_json(argv)
+
+
+def child_json(argv: list[str]) -> dict[str, Any]:
+    """Run a measuring child script: the JSON object on its last stdout line, and its stderr."""
     done = subprocess.run(argv, capture_output=True, text=True, cwd=BENCH_DIR)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}:\n{done.stderr}")
@@ -96,24 +102,36 @@ def _fresh_target(out: Path) -> None:
     os.sync()
 
 
-def io_runs(model: Path, outs: dict[str, Path], repeats: int = IO_REPEATS) -> dict[str, list[dict]]:
-    """`repeats` child runs per tool, alternating so drift hits both alike."""
-    runs: dict[str, list[dict]] = {tool: [] for tool in outs}
+def alternating(jobs: dict[str, tuple[Path, Callable[[], dict]]], repeats: int) -> dict[str, list[dict]]:
+    """`repeats` runs of each job (its output file, its run), alternating the jobs so drift
+    hits them alike; each output is removed and flushed before its run."""
+    runs: dict[str, list[dict]] = {key: [] for key in jobs}
     for _ in range(repeats):
-        for tool, out in outs.items():
+        for key, (out, run) in jobs.items():
             _fresh_target(out)
-            runs[tool].append(run_child(tool, model, out))
+            runs[key].append(run())
     return runs
 
 
-def summarise(runs: list[dict[str, float]]) -> dict[str, float]:
-    """Medians of the times; the largest peaks, and the peak over baseline, of the runs."""
-    return {"seconds": statistics.median(r["read_s"] + r["write_s"] for r in runs),
-            "read_s": statistics.median(r["read_s"] for r in runs),
-            "write_s": statistics.median(r["write_s"] for r in runs),
-            "baseline_mb": statistics.median(r["baseline_rss_mb"] for r in runs),
+def io_runs(model: Path, outs: dict[str, Path], repeats: int = IO_REPEATS) -> dict[str, list[dict]]:
+    """`repeats` child runs per tool, alternating."""
+    return alternating({tool: (out, functools.partial(run_child, tool, model, out)) for tool, out in outs.items()},
+                       repeats)
+
+
+def rss_summary(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """The children's memory: median post-import baseline, largest peak, largest peak over
+    the baseline."""
+    return {"baseline_mb": statistics.median(r["baseline_rss_mb"] for r in runs),
             "peak_mb": max(r["peak_rss_mb"] for r in runs),
             "over_baseline_mb": max(r["work_peak_rss_mb"] - r["baseline_rss_mb"] for r in runs)}
+
+
+def summarise(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Medians of the times; the memory of rss_summary."""
+    return {"seconds": statistics.median(r["read_s"] + r["write_s"] for r in runs),
+            "read_s": statistics.median(r["read_s"] for r in runs),
+            "write_s": statistics.median(r["write_s"] for r in runs), **rss_summary(runs)}
 
 
 # -- output checks -------------------------------------------------------------------------

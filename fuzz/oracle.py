@@ -49,16 +49,20 @@ class Verdict:
         self.outcome = "failed"
 
 
-def describe(exc: BaseException) -> str:
-    """Type, message and the innermost graphtool frame (with the full traceback after)."""
+def summary(exc: BaseException, limit: int = 400) -> str:
+    """Type, message (cut at `limit` characters) and the innermost graphtool frame."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
               if Path(f.filename).resolve().is_relative_to(GRAPHTOOL_DIR)]
     where = (f"{Path(frames[-1].filename).resolve().relative_to(GRAPHTOOL_DIR.parent)}:{frames[-1].lineno} "
              f"in {frames[-1].name}") if frames else "no graphtool frame"
     message = str(exc)
-    message = message if len(message) <= 400 else message[:400] + "…"
-    return f"{type(exc).__name__}: {message} [{where}]\n" + "".join(
-        traceback.format_exception(type(exc), exc, exc.__traceback__))
+    message = message if len(message) <= limit else message[:limit] + "…"
+    return f"{type(exc).__name__}: {message} [{where}]"
+
+
+def describe(exc: BaseException) -> str:
+    """summary(), with the full traceback after."""
+    return summary(exc) + "\n" + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 
 
 def signature(verdict: Verdict) -> str:

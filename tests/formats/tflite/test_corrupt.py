@@ -21,7 +21,6 @@ import struct
 import subprocess
 import sys
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -33,6 +32,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import graphtool
+from fuzz.oracle import summary
 from graphtool import FormatError, GraphError
 from graphtool.formats import tflite
 
@@ -41,7 +41,6 @@ FIXTURE_DIR = ROOT / "fixtures" / "tflite"
 FIXTURE_PATHS = sorted(FIXTURE_DIR.glob("*.tflite"))
 FIXTURES: dict[str, bytes] = {p.name: p.read_bytes() for p in FIXTURE_PATHS}
 FIXTURE_HASHES = {name: hashlib.sha256(data).hexdigest() for name, data in FIXTURES.items()}
-GRAPHTOOL_DIR = Path(graphtool.__file__).resolve().parent
 
 ALLOWED = (FormatError, GraphError)
 TIME_LIMIT = 2.0    # seconds any one input may take (read + validate + inspect + write + re-read)
@@ -150,14 +149,7 @@ def exercise(data: bytes | None = None, path: Path | None = None) -> Outcome:
 
 def describe(exc: BaseException) -> str:
     """Exception type, message and the last traceback frame inside graphtool/."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if Path(f.filename).resolve().is_relative_to(GRAPHTOOL_DIR)]
-    where = (f"{Path(frames[-1].filename).resolve().relative_to(GRAPHTOOL_DIR.parent)}:{frames[-1].lineno}"
-             f" in {frames[-1].name}") if frames else "no graphtool frame"
-    message = str(exc)
-    if len(message) > 300:
-        message = message[:300] + "…"
-    return f"{type(exc).__name__}: {message} [{where}]"
+    return summary(exc, limit=300)
 
 
 # -- an independent flatbuffer walker (just enough to find fields to patch) -------------------

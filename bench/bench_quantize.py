@@ -31,8 +31,8 @@ Quality, in this process: the float model and every output run in LiteRT's inter
 y² / Σ (y − ŷ)²) over all of their outputs, y the float model's. The digits CNN also runs
 its held-out test split (written by make_models.py): SQNR over it and top-1 accuracy. Where
 both tools store a weight in int8 with the same scales, the values that differ are counted,
-and those lying at an exact half of a step (w / scale = k + ½, computed in float32 as both
-tools do) told apart.
+and those lying at an exact half of a step (w / scale = k + ½, computed in float32 as AEQ
+does; graphtool's default divides in float64, as the converter does) told apart.
 
     python bench/bench_quantize.py              # the rows, as a plain-text table, and the notes
     python bench/bench_quantize.py --profile    # cProfile of graphtool's like-for-like child
@@ -258,7 +258,7 @@ def weight_report(float_model: Flatbuffer, quantized: Flatbuffer) -> dict[str, A
 
 
 def _ratios(float_model: Flatbuffer, stored: Flatbuffer, name: str) -> np.ndarray:
-    """w / scale in float32 (as both tools divide), the scale broadcast along its axis."""
+    """w / scale in float32 (as AEQ divides), the scale broadcast along its axis."""
     q = stored.tensors[name].quantization
     weights = float_model.data(name).astype(np.float32)
     scale = np.asarray(q.scale, np.float32)
@@ -432,12 +432,6 @@ def _all_ties(row: Row) -> bool:
     return 0 < diff["differing"] == diff["ties"]
 
 
-def _only_ties(row: Row) -> bool:
-    """Both tools store every weight in int8 with the same scales, and the values that differ
-    are all exact halves: the ties are the only difference in the weights."""
-    return _all_ties(row) and row["int8_differences"]["uncompared"] == 0
-
-
 def _sqnr_detail(row: Row) -> str:
     gt, aeq = row["quality"]["graphtool"], row["quality"]["aeq"]
     text = f"{_db(gt['sqnr'])} vs {_db(aeq['sqnr'])} dB"
@@ -516,43 +510,6 @@ def tally(rows: list[Row]) -> str:
     return "; ".join(f"{criterion} {count}" for criterion, count in counts.items())
 
 
-def rounding_note(rows: list[Row]) -> str | None:
-    """Why SQNR differs by a few hundredths of a dB, when the figures show it: the rows whose
-    SQNR differs from AEQ's by at most 0.02 dB (as rounded), where every int8 value that
-    differs from AEQ's lies at an exact half of a step and the stored weights are as close
-    (weight SQNR equal to 0.01 dB). None when no row differs, or when a row that does differs from AEQ's
-    weights in anything but ties (other scales, a weight left float, a value not at a half)."""
-    gaps = []
-    for row in rows:
-        gt, aeq = row["quality"]["graphtool"], row["quality"]["aeq"]
-        deltas = {k: round(gt[k], 2) - round(aeq[k], 2) for k in _sqnr_keys(row)}
-        if any(abs(d) > 0.005 for d in deltas.values()):
-            gaps.append((row, deltas))
-    if not gaps:
-        return None
-    for row, deltas in gaps:
-        weights = row["weights"]
-        if (max(abs(d) for d in deltas.values()) > 0.025 or not _only_ties(row)
-                or round(weights["graphtool"]["sqnr"], 2) != round(weights["aeq"]["sqnr"], 2)):
-            return None
-    differing = sum(r["int8_differences"]["differing"] for r, _ in gaps)
-    listed = "; ".join(f"`{r['model']}` {r['quant_mode']} " + ", ".join(
-        f"{'test split ' if k == 'test_sqnr' else ''}{d:+.2f} dB" for k, d in deltas.items() if abs(d) > 0.005)
-        for r, deltas in gaps)
-    largest = max(abs(d) for _, deltas in gaps for d in deltas.values())
-    return (f"SQNR differences of {largest:.2f} dB or less between graphtool's default rows and AEQ "
-            f"({listed}; graphtool − AEQ) "
-            f"come from rounding exact halves: in these rows both tools store every weight in int8 "
-            f"with the same scales, and every value that differs ({differing:,} in all, by 1) lies at an exact "
-            f"half of a step (w / scale = k + ½ in float32, as both divide), which graphtool rounds half "
-            f"away from zero, like the TFLite converter (its int8 weights match the converter's byte for "
-            f"byte: tests/passes/tflite/test_quantize_weights.py::test_dynamic_matches_the_converter), "
-            f"and AEQ rounds half to even (`np.rint`). Either way such a weight is off by exactly half a "
-            f"step, so the stored weights are equally close (weight SQNR equal to 0.01 dB); the output "
-            f"gap is how LiteRT's kernels respond to which way the ties went. With rounding=even (the "
-            f"like-for-like rows) graphtool rounds them as AEQ does.")
-
-
 def notes(rows: list[Row]) -> str:
     """The requirement's criteria, judged on this run's like-for-like rows (markdown); the
     default rows' figures for information."""
@@ -574,9 +531,6 @@ def notes(rows: list[Row]) -> str:
                       f"empty buffer per activation tensor, as the input has) — the same comparisons hold "
                       f"in: {tally(other)}.", ""]
         lines += [row_criteria(r, judged=False) for r in other]
-    note = rounding_note(other)
-    if note:
-        lines += ["", note]
     lines += ["", versions_note(rows), "", FIELDS_NOTE]
     return "\n".join(lines)
 

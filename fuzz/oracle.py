@@ -286,8 +286,8 @@ class CalibrationChecker:
     def __init__(self):
         import numpy as np
 
-        from graphtool.analysis._samples import InputSpec, check_samples, read_npz
-        from graphtool.analysis.calibrate import Calibration
+        from graphtool.runtime.samples import InputSpec, check_samples, read_npz
+        from graphtool.runtime.calibrate import Calibration
 
         self.read_npz, self.check_samples, self.load_json = read_npz, check_samples, Calibration.load
         # digits_test.npz's arrays as inputs of a model (float_cnn takes images)

@@ -61,15 +61,6 @@ def _spec_checker():
     return SpecChecker([(p.suffix.lstrip("."), p.read_bytes()) for p in SPEC_MODELS])
 
 
-# The target table. Each target: how to make inputs, and the oracle that checks one.
-TARGETS: dict[str, Target | None] = {
-    "tflite": Target("tflite", _tflite_inputs, _model_checker),
-    "graphdef": Target("graphdef", _graphdef_inputs, _model_checker),
-    "spec": Target("spec", _spec_inputs, _spec_checker),
-    "calibration": None,  # set below when graphtool has the calibration loader
-}
-
-
 def _calibration_inputs():
     from fuzz.calibration_gen import CalibrationInputs
 
@@ -82,19 +73,13 @@ def _calibration_checker():
     return CalibrationChecker()
 
 
-def _has_calibration_loader() -> bool:
-    import importlib.util
-
-    return all(importlib.util.find_spec(m) is not None
-               for m in ("graphtool.analysis._samples", "graphtool.analysis.calibrate"))
-
-
-# The calibration loader (graphtool/analysis/_samples.py read_npz + check_samples, and
-# graphtool/analysis/calibrate.py Calibration.load) was being written while this harness
-# was: the target is on when both modules exist. TODO(calibration): once they are merged,
-# make this entry unconditional.
-if _has_calibration_loader():
-    TARGETS["calibration"] = Target("calibration", _calibration_inputs, _calibration_checker)
+# The target table. Each target: how to make inputs, and the oracle that checks one.
+TARGETS: dict[str, Target] = {
+    "tflite": Target("tflite", _tflite_inputs, _model_checker),
+    "graphdef": Target("graphdef", _graphdef_inputs, _model_checker),
+    "spec": Target("spec", _spec_inputs, _spec_checker),
+    "calibration": Target("calibration", _calibration_inputs, _calibration_checker),
+}
 
 
 def regenerate(target: str, seed: int, index: int) -> tuple[bytes, str, str]:
@@ -107,7 +92,7 @@ def replay_files(paths: list[Path], limits: Limits = Limits()) -> list:
     of the folder an input is in: tests/fuzz_corpus/<target>/)."""
     results = []
     for name in dict.fromkeys(p.parent.name for p in paths):
-        if TARGETS.get(name) is None:
+        if name not in TARGETS:
             raise SystemExit(f"{name}: no such fuzz target (inputs live in tests/fuzz_corpus/<target>/)")
         group = [p for p in paths if p.parent.name == name]
         results += zip(group, replay(TARGETS[name], group, limits))
@@ -163,12 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             status |= bool(result.verdict.problems)
         return status
 
-    names = [n for n in TARGETS if TARGETS[n] is not None] if args.target == "all" else [args.target]
-    for name in names:
-        if TARGETS[name] is None:
-            print(f"{name}: not fuzzed yet (see the TODO in fuzz/run.py's TARGETS)", file=sys.stderr)
-            if args.target != "all":
-                return 2
+    names = list(TARGETS) if args.target == "all" else [args.target]
 
     if args.only is not None:
         data, suffix, recipe = regenerate(names[0], args.seed, args.only)
@@ -180,10 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     max_inputs = args.inputs if args.inputs is not None else (None if args.seconds else 1000)
-    available = [n for n in names if TARGETS[n] is not None]
-    seconds = None if args.seconds is None else args.seconds / len(available)
+    seconds = None if args.seconds is None else args.seconds / len(names)
     reports, status = [], 0
-    for name in available:
+    for name in names:
         report = run_campaign(TARGETS[name], args.seed, max_inputs, seconds, limits, args.jobs,
                               None if args.no_save else args.corpus,
                               progress=lambda r: print(f"  ... {r.target}: {r.inputs:,} inputs, {r.seconds:.0f} s, "

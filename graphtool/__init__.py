@@ -6,7 +6,7 @@
     graphtool.transform(graph, "remove_nodes(op=Identity) fold_batch_norms")
     graphtool.save(graph, "model.pbtxt")
 """
-from .analysis import Calibration, Summary, calibrate, inspect
+from .analysis import Summary, inspect
 from .analysis.check import CheckReport, check
 from .analysis.diff import DiffReport, diff
 from .analysis.verify import VerifyReport, verify
@@ -14,6 +14,7 @@ from .errors import FormatError, GraphError, GraphtoolError, UnknownFormatError
 from .formats import load, save
 from .ir import DType, Graph, Node, Ref, Tensor
 from .passes import TransformReport, transform
+from .runtime.calibrate import Calibration, calibrate
 
 __version__ = "0.1.0"
 

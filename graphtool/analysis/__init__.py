@@ -1,5 +1,4 @@
-"""Read-only analyses of a Graph: inspect, check, diff, verify, draw, calibrate."""
-from .calibrate import Calibration, CalibrationError, calibrate
+"""Read-only analyses of a Graph: inspect, check, diff, verify, draw."""
 from .inspect import Summary, inspect
 
-__all__ = ["Calibration", "CalibrationError", "Summary", "calibrate", "inspect"]
+__all__ = ["Summary", "inspect"]

@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import FormatError, GraphtoolError
 from ..formats import dumps, load, savedmodel
 from ..ir import DType, Graph, Quantization, Ref
-from ._samples import read_npz
+from ..runtime.samples import read_npz
 
 GRAPHDEF_INPUT_OPS = frozenset({"Placeholder", "PlaceholderV2"})
 NOT_OUTPUT_OPS = frozenset({"Const", "Assign", "NoOp", "Placeholder", "PlaceholderV2"})

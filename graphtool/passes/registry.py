@@ -10,7 +10,10 @@ valid ones. Every pass also takes `ignore_errors`.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib
 import logging
+import pkgutil
 import types
 import typing
 from dataclasses import dataclass, field
@@ -126,8 +129,16 @@ def all_passes(format: str | None = None) -> list[Pass]:
     return [p for name in sorted(_REGISTRY) for p in _REGISTRY[name] if format is None or format in p.formats]
 
 
+TRANSFORM_PACKAGES = ("graphdef", "tflite", "common")
+
+
+@functools.cache
 def _load_all() -> None:
-    from . import transforms  # noqa: F401  (registers every transform on import)
+    """Import every transform module once (importing one registers its transform)."""
+    for package in TRANSFORM_PACKAGES:
+        module = importlib.import_module(f"{__package__}.{package}")
+        for info in pkgutil.iter_modules(module.__path__):
+            importlib.import_module(f"{module.__name__}.{info.name}")
 
 
 def _type_name(hint: Any) -> str:

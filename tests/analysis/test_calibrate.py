@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import graphtool
-from graphtool.analysis._progress import Progress
-from graphtool.analysis._samples import InputSpec, check_samples, read_npz
-from graphtool.analysis.calibrate import Calibration, CalibrationError, calibrate
+from graphtool.runtime.progress import Progress
+from graphtool.runtime.samples import InputSpec, check_samples, read_npz
+from graphtool.runtime.calibrate import Calibration, CalibrationError, calibrate
 from graphtool.errors import FormatError, GraphtoolError
 
 from ..conftest import TFLITE_FIXTURES

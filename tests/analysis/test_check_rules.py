@@ -42,7 +42,7 @@ def test_fix_transforms_are_registered():
 
 
 def test_quantize_weights_reads_the_same_runtime_table():
-    from graphtool.passes.transforms import _tflite_versions
+    from graphtool.passes.helpers import tflite_versions as _tflite_versions
 
     assert _tflite_versions.RUNTIME_VERSIONS == rules.runtime_versions()
     assert _tflite_versions.min_runtime("CONV_2D", 5) == "2.4.0"

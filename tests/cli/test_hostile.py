@@ -560,7 +560,7 @@ def test_transform_strings_are_parsed_never_evaluated():
 
 def test_calibration_samples_never_unpickle(tmp_path):
     """An .npz whose member is a pickle (object dtype) is refused without unpickling."""
-    samples = pytest.importorskip("graphtool.analysis._samples")
+    samples = pytest.importorskip("graphtool.runtime.samples")
     import io
     import zipfile
 

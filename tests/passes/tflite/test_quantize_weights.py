@@ -9,7 +9,7 @@ import graphtool
 from graphtool.formats import tflite
 from graphtool.ir import DType, Graph, Node, Ref, Tensor, make_const
 from graphtool.passes import PassError, get, transform
-from graphtool.passes.transforms import _tflite_versions as versions
+from graphtool.passes.helpers import tflite_versions as versions
 from graphtool.formats.tflite.ops import builtin_codes
 
 from ...conftest import TFLITE_FIXTURES, random_inputs, run_litert, tflite_manifest
@@ -213,7 +213,7 @@ def test_away_rounding_is_float64_exact(seed):
     """symmetric() works in float32 and decides quotients near a half again in float64: on
     weights with 30% planted within 3e-7 (relative) of a half, it equals the plain float64
     computation, on either axis and over several row blocks."""
-    from graphtool.passes.transforms.tflite_quantize_weights import QUANTIZE_CHUNK, symmetric
+    from graphtool.passes.tflite.quantize_weights import QUANTIZE_CHUNK, symmetric
 
     rng = np.random.default_rng(seed)
     shape = (int(rng.integers(20, 40)), QUANTIZE_CHUNK // 16)  # 16 rows a block: two or three blocks

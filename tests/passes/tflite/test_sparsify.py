@@ -16,7 +16,7 @@ from hypothesis.extra import numpy as hnp
 import graphtool
 from graphtool.formats import tflite
 from graphtool.passes import PassError, transform
-from graphtool.passes.transforms.sparsify import DENSE, SPARSE_CSR, best_encoding, decode, encode
+from graphtool.passes.tflite.sparsify import DENSE, SPARSE_CSR, best_encoding, decode, encode
 
 from ...conftest import FIXTURES, TFLITE_FIXTURES, run_litert
 

@@ -1,0 +1,1 @@
+"""Transforms where one function serves GraphDefs and TFLite models alike."""

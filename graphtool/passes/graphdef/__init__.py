@@ -1,0 +1,1 @@
+"""Transforms on GraphDefs: one module per transform, named as users type it."""

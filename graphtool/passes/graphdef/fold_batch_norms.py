@@ -1,0 +1,119 @@
+"""fold_batch_norms: fold a batch norm written as Mul (and Add) into the weights before it."""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Callable
+
+import numpy as np
+
+from ...ir import Graph, Node, Ref
+from ..registry import Context, NoParams, PassResult, register
+from ..helpers import batch_norm as bn
+from ..helpers.graphdef_nodes import protected
+
+ADD_OPS = ("Add", "AddV2", "Sub", "BiasAdd")
+
+
+@register("fold_batch_norms", NoParams, formats=("graphdef",), guarantee="float rounding")
+def fold_batch_norms(graph: Graph, params: NoParams, context: Context) -> PassResult:
+    """Fold y = x * scale (+ offset) after a conv or matmul into its weights.
+
+    GTT's pattern is `Mul(Conv2D|MatMul|DepthwiseConv2dNative(*, Const), Const)`: the weights
+    are multiplied by the per-output-channel scale (DepthwiseConv2dNative [h, w, in, multiplier]:
+    channel in*multiplier) and the conv takes the Mul's name. graphtool also folds what
+    tf.nn.batch_normalization and Keras 3 emit, `Add|AddV2(Mul(producer, scale), offset)` (or
+    Sub, or BiasAdd, for the offset), into the conv followed by BiasAdd(Const
+    `<producer>_bn_offset`) named as the Add. scale and offset may be constant subexpressions
+    (Rsqrt/Mul/Sub/AddV2 of constants, through Identity, Reshape, Squeeze): they are evaluated
+    with numpy. The producer is Conv2D, DepthwiseConv2dNative or MatMul with constant weights
+    (through Identity), optionally followed by a constant bias (BiasAdd/Add: it becomes
+    bias*scale + offset), BatchToSpaceND or a Reshape keeping channels last; or a ConcatV2 of
+    such producers. NHWC and NCHW (scale broadcast along the conv's channel axis).
+
+    Skipped, counted by reason in stats["skipped"]: a Mul whose other operand is not such a
+    producer, an intermediate used elsewhere, a scale or offset not per channel. Weights
+    still used elsewhere stay; constants left unused are removed. Repeats until nothing
+    folds. Exact up to float rounding."""
+    keep = protected(graph, context.inputs + context.outputs)
+
+    def find(graph: Graph, consts: bn.Constants, skipped: Counter) -> list[bn.Fold]:
+        folds: list[bn.Fold] = []
+        claimed: set[str] = set()
+        for node in list(graph):  # Mul + Add first, so the Mul of a pair is not folded alone
+            if node.op in ADD_OPS:
+                _try(folds, skipped, context, node, lambda: _plan_pair(graph, node, consts, keep, claimed))
+        for node in list(graph):
+            if node.op == "Mul" and node.name not in claimed and _mul_operands(graph, node, consts):
+                _try(folds, skipped, context, node, lambda: _plan_mul(graph, node, consts, keep))
+        return folds
+
+    stats = bn.run_rounds(graph, keep, find, context.log)
+    return PassResult(stats["folded"] > 0, stats)
+
+
+def _try(folds: list[bn.Fold], skipped: Counter, context: Context, node: Node,
+         plan: Callable[[], bn.Fold | None]) -> None:
+    try:
+        fold = plan()
+    except bn.Skip as skip:
+        skipped[skip.reason] += 1
+        context.log.debug("fold_batch_norms: %s not folded: %s", node.name, skip)
+        return
+    if fold is not None:
+        folds.append(fold)
+
+
+def _mul_operands(graph: Graph, mul: Node, consts: bn.Constants) -> tuple[Ref, np.ndarray] | None:
+    """(the variable operand, the constant one) of a Mul by a float constant, else None."""
+    inputs = graph.inputs_of(mul.name)
+    if len(inputs) != 2 or None in inputs:
+        return None
+    values = [consts.value(ref) for ref in inputs]
+    if (values[0] is None) == (values[1] is None):
+        return None
+    variable = 0 if values[0] is None else 1
+    constant = np.asarray(values[1 - variable])
+    return (inputs[variable], constant) if constant.dtype.kind == "f" else None
+
+
+def _plan_pair(graph: Graph, root: Node, consts: bn.Constants, keep: set[str],
+               claimed: set[str]) -> bn.Fold | None:
+    """A Fold for root = Mul(producer, scale) ± offset, None when root is no such pair."""
+    inputs = graph.inputs_of(root.name)
+    if len(inputs) != 2 or None in inputs:
+        return None
+    orders = [(0, 1), (1, 0)] if root.op in ("Add", "AddV2") else [(0, 1)]
+    for mul_slot, offset_slot in orders:
+        mul_ref, offset = inputs[mul_slot], consts.value(inputs[offset_slot])
+        mul = graph.node(mul_ref.node)
+        operands = _mul_operands(graph, mul, consts) if mul.op == "Mul" and mul_ref.port == 0 else None
+        if offset is None or operands is None or np.asarray(offset).dtype.kind != "f":
+            continue
+        if (graph.consumers(mul.name) != [(root.name, mul_slot)] or graph.control_consumers(mul.name)
+                or mul.name in keep):
+            return None  # the Mul alone may still fold
+        claimed.add(mul.name)
+        prod_ref, scale = operands
+        prod = bn.producer(graph, prod_ref, consts, mul.name, keep)
+        offset = np.negative(offset) if root.op == "Sub" else np.asarray(offset)
+        if root.op == "BiasAdd":
+            layout = root.attrs.get("data_format", "NHWC")
+            axis = 1 if layout.startswith("NC") else prod.rank - 1
+            offset_vector = bn.per_channel(offset, 1, 0, prod.channels) if axis == prod.axis else None
+        else:
+            offset_vector = bn.per_channel(offset, prod.rank, prod.axis, prod.channels)
+        scale_vector = bn.per_channel(scale, prod.rank, prod.axis, prod.channels)
+        if scale_vector is None or offset_vector is None:
+            raise bn.Skip(bn.NOT_PER_CHANNEL, f"{mul.name} scale {np.shape(scale)}, "
+                                              f"{root.name} offset {np.shape(offset)}")
+        return bn.Fold(root, prod, scale_vector, offset_vector, also_remove=[mul])
+    return None
+
+
+def _plan_mul(graph: Graph, mul: Node, consts: bn.Constants, keep: set[str]) -> bn.Fold:
+    prod_ref, scale = _mul_operands(graph, mul, consts)
+    prod = bn.producer(graph, prod_ref, consts, mul.name, keep)
+    scale_vector = bn.per_channel(scale, prod.rank, prod.axis, prod.channels)
+    if scale_vector is None:
+        raise bn.Skip(bn.NOT_PER_CHANNEL, f"{mul.name} scale {np.shape(scale)}")
+    return bn.Fold(mul, prod, scale_vector, None)

@@ -4,9 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CORE   := $(VENV)/.installed-core
 TEST   := $(VENV)/.installed-test
+# the core lane's own venv: the core install and the test runners, no runtime (build/: ignored)
+CORE_VENV := build/venv-core
+CORE_TEST := $(CORE_VENV)/.installed-core-test
 DEMO_OUT := build/demo
 
-.PHONY: demo demo-train test bench fixtures proto readme rules fuzz clean
+.PHONY: demo demo-train test test-fast bench fixtures proto schema docs fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +35,16 @@ demo-train: $(TEST)
 test: $(TEST)
 	$(BIN)/python -m pytest -q
 
+$(CORE_TEST): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(CORE_VENV)
+	$(CORE_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CORE_VENV)/bin/python -m pip install -q -e ".[core-test]"
+	touch $@
+
+## test-fast: the core lane, well under a minute: only the core install and pytest (own venv, build/venv-core; no TensorFlow, no LiteRT), tests that need more skip saying what
+test-fast: $(CORE_TEST)
+	$(CORE_VENV)/bin/python -m pytest -q -n auto
+
 ## bench: benchmarks against the anchors; writes BENCHMARKS.md
 bench: $(TEST)
 	$(BIN)/python bench/run.py
@@ -48,9 +61,13 @@ proto: $(CORE)
 	$(BIN)/python -m grpc_tools.protoc -Ischemas --python_out=graphtool/formats/graphdef/_proto \
 		schemas/graphtool_graphdef.proto
 
-## readme: regenerate README's transform reference from the registry
-readme: $(CORE)
-	$(BIN)/python scripts/update_readme.py
+## schema: regenerate graphtool/formats/tflite/schema.json from TensorFlow's flatc-generated TFLite schema module
+schema: $(TEST)
+	$(BIN)/python schemas/gen_tflite_schema.py
+
+## docs: regenerate docs/transforms.md, the transform reference, from the registry
+docs: $(CORE)
+	$(BIN)/python scripts/update_docs.py
 
 FUZZ_SECONDS ?= 600
 FUZZ_TARGET  ?= all
@@ -59,10 +76,6 @@ FUZZ_SEED    ?= $(shell date +%s)
 ## fuzz: a fuzz campaign of FUZZ_SECONDS in all (FUZZ_TARGET=tflite|graphdef|spec|calibration|all, FUZZ_SEED); failing inputs go to tests/fuzz_corpus/
 fuzz: $(CORE)
 	$(BIN)/python fuzz/run.py --target $(FUZZ_TARGET) --seconds $(FUZZ_SECONDS) --seed $(FUZZ_SEED)
-
-## rules: copy the compatibility rule tables from schemas/compat into the package
-rules:
-	cp schemas/compat/*.json graphtool/analysis/rules/
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache

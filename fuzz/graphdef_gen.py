@@ -10,7 +10,7 @@ from pathlib import Path
 
 from google.protobuf import text_format
 
-from graphtool.formats.graphdef._proto import graphtool_graphdef_pb2 as pb
+from graphtool.formats.graphdef import messages as pb
 
 from . import mutate_bytes
 from .hostile import HOSTILE_STRINGS

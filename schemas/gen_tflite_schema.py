@@ -1,4 +1,4 @@
-"""Write schemas/tflite_schema.json: the TFLite flatbuffer schema as data.
+"""Write graphtool/formats/tflite/schema.json: the TFLite flatbuffer schema as data.
 
 graphtool reads and writes TFLite models with one generic, verifying flatbuffer codec
 driven by this description (tables, their fields with slot numbers, types and defaults;
@@ -8,7 +8,8 @@ schema_py_generated.py` — by reading its source, so no TensorFlow import is ne
 
     python schemas/gen_tflite_schema.py [PATH/TO/schema_py_generated.py]
 
-`make schema` runs it and copies the result into the package.
+`make schema` runs it on the installed TensorFlow's module; it writes into the package
+directly (the one copy).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import re
 import sys
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parent / "tflite_schema.json"
+OUT = Path(__file__).resolve().parent.parent / "graphtool" / "formats" / "tflite" / "schema.json"
 
 SLOT_KINDS = {
     "PrependBoolSlot": "bool", "PrependInt8Slot": "int8", "PrependUint8Slot": "uint8",

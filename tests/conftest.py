@@ -1,13 +1,71 @@
-"""Shared test helpers: fixture paths, and TensorFlow imported only where a test asks."""
+"""Shared test helpers: fixture paths, TensorFlow imported only where a test asks, and the
+markers that skip a test when what it needs is not installed (the core lane: `make test-fast`)."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import subprocess
+import sys
+from functools import cache
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+# No test asserts elapsed time (speed lives in bench/): Hypothesis's per-example deadline and
+# its too-slow health check would, so they are off everywhere.
+settings.register_profile("graphtool", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("graphtool")
+
+# marker -> the module a test so marked needs. setup.cfg registers each marker saying what it
+# needs; where the module is not installed (the core lane) that is the test's skip reason. A
+# test asking for the `tf` (or `tf_graph_pb2`) fixture is marked `tf` by itself.
+REQUIRES = {
+    "tf": "tensorflow",
+    "litert": "ai_edge_litert",
+    "tf_keras": "tf_keras",
+    "tfmot": "tensorflow_model_optimization",
+    "quantizer": "ai_edge_quantizer",
+    "micro": "tflite_micro",
+    "sklearn": "sklearn",
+    "pydot": "pydot",
+}
+TF_FIXTURES = {"tf", "tf_graph_pb2"}
+INSTALL_HINT = "pip install -e '.[test]'"
+BUILD_REQUIREMENTS = ("setuptools", "wheel")  # pyproject.toml's [build-system] requires
+
+
+@cache
+def installed(module: str) -> bool:
+    """Whether `module` can be imported; nothing is imported to find out."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # blocked (tests/test_core_lane.py) or a broken parent package
+        return False
+
+
+def _marker_descriptions(config: pytest.Config) -> dict[str, str]:
+    """Registered marker -> its description ("tf: needs TensorFlow" in setup.cfg)."""
+    pairs = (line.split(":", 1) for line in config.getini("markers") if ":" in line)
+    return {name.strip(): text.strip() for name, text in pairs}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Mark `tf` what asks for TensorFlow; skip what needs a module that is not installed."""
+    descriptions = _marker_descriptions(config)
+    for item in items:
+        if TF_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker("tf")
+        marks = {mark.name for mark in item.iter_markers()}
+        missing = [descriptions[name].removeprefix("needs ") for name, module in REQUIRES.items()
+                   if name in marks and not installed(module)]
+        if missing:
+            item.add_marker(pytest.mark.skip(reason=f"needs {', '.join(missing)} ({INSTALL_HINT})"))
+
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -24,7 +82,7 @@ def graphdef_fixture_paths() -> list[Path]:
 
 @pytest.fixture(scope="session")
 def tf():
-    """TensorFlow, imported lazily (the core must work without it)."""
+    """TensorFlow, imported lazily (the core must work without it); asking for it marks a test `tf`."""
     import tensorflow
 
     return tensorflow
@@ -35,6 +93,22 @@ def tf_graph_pb2():
     from tensorflow.core.framework import graph_pb2
 
     return graph_pb2
+
+
+@pytest.fixture(scope="session")
+def non_editable_install(tmp_path_factory) -> Path:
+    """A directory holding graphtool installed from this tree as a user gets it (`pip install .`,
+    not editable); put it on PYTHONPATH to run that copy. Built offline (no build isolation),
+    so the build requirements pyproject.toml names must be installed here."""
+    missing = [module for module in BUILD_REQUIREMENTS if not installed(module)]
+    if missing:
+        pytest.skip(f"needs {' and '.join(missing)} to build graphtool offline (pip install {' '.join(missing)})")
+    target = tmp_path_factory.mktemp("non_editable") / "site"
+    build = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--quiet",
+                            "--target", str(target), str(ROOT)], capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr
+    return target
+
 
 TFLITE_FIXTURES = FIXTURES / "tflite"
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = [pytest.mark.tf, pytest.mark.tfmot, pytest.mark.litert, pytest.mark.sklearn]  # demo/run.py's needs
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = ("float", "pruned", "pruned + stripped", "+ int8 weights", "full int8")
 ACCURACY_POINTS = 0.02   # full int8 within 2 points of the float model's test accuracy
@@ -20,9 +21,6 @@ EXACT = 1e-5             # strip_pruning + folding + float conversion keep the p
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> tuple[str, dict[str, dict]]:
-    pytest.importorskip("tensorflow")
-    pytest.importorskip("tensorflow_model_optimization")
-    pytest.importorskip("ai_edge_litert")
     out = tmp_path_factory.mktemp("demo")
     done = subprocess.run([sys.executable, str(ROOT / "demo" / "run.py"), "--out", str(out), "--json"],
                           capture_output=True, text=True, timeout=300, cwd=ROOT)

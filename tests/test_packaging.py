@@ -5,16 +5,12 @@ import sys
 
 import pytest
 
-from .conftest import GRAPHDEF_FIXTURES, ROOT
+from .conftest import GRAPHDEF_FIXTURES
 
 
 @pytest.mark.slow
-def test_non_editable_install_has_the_generated_proto_module(tmp_path):
-    target = tmp_path / "site"
-    build = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
-                            "--quiet", "--target", str(target), str(ROOT)],
-                           capture_output=True, text=True)
-    assert build.returncode == 0, build.stderr
+def test_non_editable_install_has_the_generated_proto_module(non_editable_install, tmp_path):
+    target = non_editable_install
     assert (target / "graphtool" / "formats" / "graphdef" / "_proto" / "graphtool_graphdef_pb2.py").exists()
     assert not (target / "graphtool" / "tests").exists()
     env = dict(os.environ, PYTHONPATH=str(target))

@@ -11,7 +11,7 @@ Targets:
   runtime        the minimum TFLite runtime (runtime_version.cc)            .tflite
   runtime:X.Y.Z  ... and every operator checked against runtime X.Y.Z
 
-The rules are data (graphtool/analysis/rules/*.json, sources in schemas/compat/), each
+The rules are data (graphtool/rules/*.json, the one copy), each
 naming the file or document and TensorFlow version it comes from.
 """
 from __future__ import annotations

@@ -29,9 +29,11 @@ import numpy as np
 
 from ..errors import GraphtoolError
 from ..formats import load
+from ..formats.graphdef import keys as graphdef_keys
+from ..formats.tflite import keys as tflite_keys
 from ..ir import CONST_OP, MISSING_OP, DType, Graph, Node, Quantization, Ref, Tensor
 from ..ir.attrs import TensorShape
-from ..runtime.litert import dequantize
+from ..ir.quantization import dequantize
 
 INPUT_OPS = frozenset({"Placeholder", "PlaceholderV2", "Input"})
 SINK_EXCLUDED_OPS = frozenset({CONST_OP, MISSING_OP, "NoOp", "Assign"})
@@ -375,10 +377,11 @@ def _node_changes(a: Graph, b: Graph, node_a: Node, node_b: Node, mapping: dict[
             continue  # the output tensor's dtype says it
         if not _equal(value_a, value_b):
             changes.append(Change(f"attr:{key}", _plain(value_a), _plain(value_b)))
-    if node_a.meta.get("version") != node_b.meta.get("version"):
-        changes.append(Change("version", node_a.meta.get("version"), node_b.meta.get("version")))
-    if (node_a.meta.get("device") or "") != (node_b.meta.get("device") or ""):
-        changes.append(Change("device", node_a.meta.get("device") or "", node_b.meta.get("device") or ""))
+    if node_a.meta.get(tflite_keys.VERSION) != node_b.meta.get(tflite_keys.VERSION):
+        changes.append(Change("version", node_a.meta.get(tflite_keys.VERSION), node_b.meta.get(tflite_keys.VERSION)))
+    device_a, device_b = graphdef_keys.device_of(node_a), graphdef_keys.device_of(node_b)
+    if device_a != device_b:
+        changes.append(Change("device", device_a, device_b))
     changes += _input_changes(a, b, node_a, node_b, mapping)
     for port in range(max(len(node_a.outputs), len(node_b.outputs))):
         changes += _tensor_changes(f"output:{port}", node_a.output(port), node_b.output(port))
@@ -427,7 +430,7 @@ def _tensor_changes(what: str, t_a: Tensor | None, t_b: Tensor | None) -> list[C
         changes.append(Change(f"{what}.shape", _shape(t_a.shape), _shape(t_b.shape)))
     if not _same_quantization(t_a.quantization, t_b.quantization):
         changes.append(Change(f"{what}.quantization", _quant_dict(t_a.quantization), _quant_dict(t_b.quantization)))
-    sparse_a, sparse_b = "sparsity" in t_a.meta, "sparsity" in t_b.meta
+    sparse_a, sparse_b = tflite_keys.SPARSITY in t_a.meta, tflite_keys.SPARSITY in t_b.meta
     if sparse_a != sparse_b:
         changes.append(Change(f"{what}.sparse_storage", sparse_a, sparse_b))
     return changes
@@ -491,7 +494,7 @@ def _weight_change(node_a: Node, node_b: Node, index: int, atol: float, rtol: fl
     change = WeightChange(node_b.name, node_a.name, index, _shape(t_b.shape), _plain(t_a.dtype), _plain(t_b.dtype),
                           _scheme(t_a.quantization), _scheme(t_b.quantization))
     retyped = t_a.dtype != t_b.dtype or not _same_quantization(t_a.quantization, t_b.quantization)
-    if "sparsity" in t_a.meta or "sparsity" in t_b.meta:  # data hold the stored non-zeros only
+    if tflite_keys.SPARSITY in t_a.meta or tflite_keys.SPARSITY in t_b.meta:  # data hold the stored non-zeros only
         if values_a.shape == values_b.shape and _equal(values_a, values_b) and not retyped:
             return None
         change.note = "stored sparse: values not compared"
@@ -546,7 +549,7 @@ def _graph_changes(a: Graph, b: Graph, mapping: dict[str, str], ignore_names: bo
     for key in sorted(set(signatures_a) | set(signatures_b)):
         if signatures_a.get(key) != signatures_b.get(key):
             changes.append(Change(f"signature:{key}", _signatures(a, None).get(key), signatures_b.get(key)))
-    metadata_a, metadata_b = a.meta.get("metadata") or {}, b.meta.get("metadata") or {}
+    metadata_a, metadata_b = a.meta.get(tflite_keys.METADATA) or {}, b.meta.get(tflite_keys.METADATA) or {}
     for key in sorted(set(metadata_a) | set(metadata_b)):
         value_a, value_b = metadata_a.get(key), metadata_b.get(key)
         if value_a != value_b:
@@ -559,7 +562,7 @@ def _graph_changes(a: Graph, b: Graph, mapping: dict[str, str], ignore_names: bo
 
 def _signatures(graph: Graph, rename: dict[str, str] | None) -> dict[str, dict]:
     result = {}
-    for signature in graph.meta.get("signature_defs") or []:
+    for signature in graph.meta.get(tflite_keys.SIGNATURE_DEFS) or []:
         def tensors(pairs: Iterable) -> dict[str, str]:
             return {_text(name): (rename.get(t.name, t.name) if rename else t.name) for name, t in pairs}
 

@@ -18,7 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from ..ir import CONST_OP, MISSING_OP, TENSOR_SOURCE_OPS, Graph, Node, Ref, Tensor
+from ..formats.graphdef import keys as graphdef_keys
+from ..formats.tflite import keys as tflite_keys
+from ..formats.tflite.ops import is_operator
+from ..ir import CONST_OP, MISSING_OP, Graph, Node, Ref, Tensor
 from ..ir.attrs import TensorShape
 
 INPUT_OPS = frozenset({"Placeholder", "PlaceholderV2"})
@@ -197,7 +200,7 @@ def inspect(graph: Graph, structure: bool = False) -> Summary:
         summary = _graphdef(graph, common)
     if structure:
         summary.structure = [NodeInfo(n.name, n.op, [str(r) for r in g.inputs_of(n.name) if r is not None]
-                                      + ["^" + c for c in g.control_inputs_of(n.name)], n.meta.get("device", ""))
+                                      + ["^" + c for c in g.control_inputs_of(n.name)], graphdef_keys.device_of(n))
                              for g in graphs for n in g if n.op != MISSING_OP]
     return summary
 
@@ -217,18 +220,18 @@ def _graphdef(graph: Graph, common: dict) -> Summary:
                 variable_parameters += _count(dims)
     invalid = [InvalidInput(consumer, str(Ref(missing.name, port)))
                for missing in graph if missing.op == MISSING_OP
-               for _, consumer, port in graph.nx.out_edges(missing.name, data="port")]
+               for consumer, port in graph.uses_of(missing.name)]
     return Summary(num_nodes=len(real), inputs=inputs, outputs=outputs, ops=_histogram(n.op for n in real),
                    variables=variables, variable_parameters=variable_parameters,
                    control_edges=sum(len(graph.control_inputs_of(n.name)) for n in real),
-                   devices=dict(Counter(n.meta["device"] for n in real if n.meta.get("device"))),
+                   devices=dict(Counter(graphdef_keys.device_of(n) for n in real if graphdef_keys.device_of(n))),
                    invalid_inputs=sorted(invalid, key=lambda i: (i.node, i.input)),
-                   functions=list(graph.meta.get("function_names", [])),
-                   versions=dict(graph.meta.get("versions", {})), **common)
+                   functions=list(graph.meta.get(graphdef_keys.FUNCTION_NAMES, [])),
+                   versions=dict(graph.meta.get(graphdef_keys.VERSIONS, {})), **common)
 
 
 def _tflite(graph: Graph, graphs: list[Graph], common: dict) -> Summary:
-    operators = [n for g in graphs for n in g if n.op not in TENSOR_SOURCE_OPS or n.meta.get("custom")]
+    operators = [n for g in graphs for n in g if is_operator(n)]
     inputs = [_tensor_info(name, graph.node(name).output(0)) for name in graph.inputs]
     outputs = []
     for ref in graph.outputs:
@@ -236,23 +239,23 @@ def _tflite(graph: Graph, graphs: list[Graph], common: dict) -> Summary:
         outputs.append(OutputInfo(info.name, graph.node(ref.node).op, info.dtype, info.shape, info.quantization))
     versions: dict[str, set[int]] = {}
     for node in operators:
-        versions.setdefault(node.op, set()).add(int(node.meta.get("version", 1)))
-    custom = Counter(n.op for n in operators if n.meta.get("custom"))
+        versions.setdefault(node.op, set()).add(tflite_keys.op_version(node))
+    custom = Counter(n.op for n in operators if tflite_keys.is_custom(n))
     flex = {op[len(FLEX_PREFIX):]: count for op, count in custom.items() if op.startswith(FLEX_PREFIX)}
     quantized = Counter(w.quantization for w in common["weights"] if w.quantization)
-    subgraphs = [SubgraphInfo(i, g.name, sum(1 for n in g if n.op not in TENSOR_SOURCE_OPS or n.meta.get("custom")),
+    subgraphs = [SubgraphInfo(i, g.name, sum(1 for n in g if is_operator(n)),
                               sum(len(n.outputs) for n in g), list(g.inputs),
                               [_output_tensor(g, r).name for r in g.outputs]) for i, g in enumerate(graphs)]
     signatures = [SignatureInfo(s["key"], next(i for i, g in enumerate(graphs) if g is s["subgraph"]),
                                 [name for name, _ in s["inputs"]], [name for name, _ in s["outputs"]])
-                  for s in graph.meta.get("signature_defs") or []]
-    metadata = graph.meta.get("metadata") or {}
+                  for s in graph.meta.get(tflite_keys.SIGNATURE_DEFS) or []]
+    metadata = graph.meta.get(tflite_keys.METADATA) or {}
     runtime = metadata.get("min_runtime_version")
     return Summary(num_nodes=len(operators), inputs=inputs, outputs=outputs,
                    ops=_histogram(n.op for n in operators), subgraphs=subgraphs, signature_defs=signatures,
                    op_versions={op: sorted(v) for op, v in sorted(versions.items())},
                    custom_ops=dict(custom), select_tf_ops=flex, quantized_weights=dict(quantized),
-                   metadata=list(metadata), description=graph.meta.get("description") or None,
+                   metadata=list(metadata), description=graph.meta.get(tflite_keys.DESCRIPTION) or None,
                    min_runtime_version=runtime.split(b"\0")[0].decode("ascii", "replace") if runtime else None,
                    **common)
 
@@ -262,8 +265,8 @@ def _output_tensor(graph: Graph, ref: Ref) -> Tensor:
 
 
 def _is_constant(node: Node) -> bool:
-    return node.op == CONST_OP and not node.meta.get("custom") and bool(node.outputs) and node.outputs[0].is_constant \
-        and node.outputs[0].num_elements is not None
+    return (node.op == CONST_OP and not tflite_keys.is_custom(node) and bool(node.outputs)
+            and node.outputs[0].is_constant and node.outputs[0].num_elements is not None)
 
 
 def _parameters(constants: list[Tensor]) -> Parameters:
@@ -281,7 +284,7 @@ def _parameters(constants: list[Tensor]) -> Parameters:
 def _weight(tensor: Tensor) -> tuple[WeightInfo, dict[str, BlockTotals] | None]:
     """The weight's summary, and its zero-block counts (None when stored sparse)."""
     data, q = tensor.data, tensor.quantization
-    sparse = "sparsity" in tensor.meta
+    sparse = tflite_keys.SPARSITY in tensor.meta
     count = _count(tensor.shape)
     blocks = None
     if not count or data.dtype == object:
@@ -293,7 +296,7 @@ def _weight(tensor: Tensor) -> tuple[WeightInfo, dict[str, BlockTotals] | None]:
         zero_count = np.count_nonzero(zero)
         zeros = 1.0 - (zero.size - zero_count) / max(count, zero.size)
         if zero.ndim >= 2:  # data kept as raw bytes (no usable shape) have no blocks to count
-            blocks = {key: _zero_blocks(zero, shape) if zero_count else _no_zero_blocks(zero.shape, shape)
+            blocks = {key: zero_blocks(zero, shape) if zero_count else no_zero_blocks(zero.shape, shape)
                       for key, shape in BLOCKS.items()}
     scheme = None if q is None else ("per-channel" if q.per_channel else "per-tensor")
     shares = None if blocks is None else {key: counted.share for key, counted in blocks.items()}
@@ -301,7 +304,7 @@ def _weight(tensor: Tensor) -> tuple[WeightInfo, dict[str, BlockTotals] | None]:
                       shares), blocks
 
 
-def _zero_blocks(zero: np.ndarray, block: tuple[int, int]) -> BlockTotals:
+def zero_blocks(zero: np.ndarray, block: tuple[int, int]) -> BlockTotals:
     """All-zero blocks of `block` (rows, columns) over the last two dimensions of the
     boolean array `zero` (True where an element is zero); edge blocks are partial."""
     rows, columns = zero.shape[-2:]
@@ -321,8 +324,8 @@ def _zero_blocks(zero: np.ndarray, block: tuple[int, int]) -> BlockTotals:
     return BlockTotals(int(all_zero.size), int(np.count_nonzero(all_zero)))
 
 
-def _no_zero_blocks(shape: tuple[int, ...], block: tuple[int, int]) -> BlockTotals:
-    """What _zero_blocks counts for a weight without a zero: its blocks, none all-zero (a
+def no_zero_blocks(shape: tuple[int, ...], block: tuple[int, int]) -> BlockTotals:
+    """What zero_blocks counts for a weight without a zero: its blocks, none all-zero (a
     dense weight is common, and counting its blocks needs no pass over it)."""
     rows, columns = shape[-2:]
     matrices = int(np.prod(shape[:-2], dtype=np.int64))

@@ -28,7 +28,10 @@ import numpy as np
 
 from ..errors import FormatError, GraphtoolError
 from ..formats import dumps, load, savedmodel
+from ..formats.graphdef import keys as graphdef_keys
+from ..formats.tflite import keys as tflite_keys
 from ..ir import DType, Graph, Quantization, Ref
+from ..ir.quantization import real_range
 from ..runtime.samples import read_npz
 
 GRAPHDEF_INPUT_OPS = frozenset({"Placeholder", "PlaceholderV2"})
@@ -194,7 +197,7 @@ def _model(model: Graph | str | os.PathLike | bytes, label: str) -> _Model:
         raw, source = bytes(model), label
     else:
         source = os.fspath(model)
-        raw = None if graph.meta.get("graphdef.text") else _read_bytes(source)
+        raw = None if graph.meta.get(graphdef_keys.TEXT) else _read_bytes(source)
     return _Model(graph, raw if raw is not None else dumps(graph, text=False), source)
 
 
@@ -251,7 +254,7 @@ def _graphdef_endpoint(graph: Graph, ref: Ref) -> Endpoint:
 
 def _signature_names(graph: Graph, kind: str) -> dict[str, str]:
     names = {}
-    for signature in graph.meta.get("signature_defs") or []:
+    for signature in graph.meta.get(tflite_keys.SIGNATURE_DEFS) or []:
         if signature.get("subgraph") is graph:
             for name, tensor in signature[kind]:
                 names[tensor.name] = name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
@@ -320,10 +323,8 @@ def _example_shape(x: Endpoint, y: Endpoint) -> tuple[int, ...]:
 def _real_range(point: Endpoint) -> tuple[float, float] | None:
     if not point.quantized:
         return None
-    info = np.iinfo(point.dtype.numpy)
     q = point.quantization
-    scale, zero_point = float(np.ravel(q.scale)[0]), float(np.ravel(q.zero_point)[0])
-    return scale * (info.min - zero_point), scale * (info.max - zero_point)
+    return real_range(point.dtype.numpy, float(np.ravel(q.scale)[0]), float(np.ravel(q.zero_point)[0]))
 
 
 def _random_examples(pairs: list[tuple[Endpoint, Endpoint, str]], count: int, seed: int) -> list[Example]:

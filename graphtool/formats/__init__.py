@@ -9,6 +9,7 @@ from pathlib import Path
 from ..errors import FormatError, UnknownFormatError
 from ..ir import Graph
 from . import graphdef, savedmodel, tflite
+from .graphdef import keys as graphdef_keys
 
 # suffix -> (format, text?)
 SUFFIXES = {
@@ -78,7 +79,7 @@ def _parts(graph: Graph, path: str | None, text: bool | None, allow_unknown: boo
     fmt, suffix_text = (SUFFIXES.get(_suffix(path), (None, None)) if path else (None, None))
     fmt = fmt or graph.format
     if text is None:
-        text = suffix_text if suffix_text is not None else bool(graph.meta.get("graphdef.text"))
+        text = suffix_text if suffix_text is not None else bool(graph.meta.get(graphdef_keys.TEXT))
     if fmt != graph.format:
         raise FormatError(f"cannot write a {graph.format} graph as {fmt}", source=path)
     try:

@@ -29,6 +29,7 @@ from ..errors import FormatError, first_line
 from ..ir import CONST_OP, DType, Graph, Node, Ref, Tensor, make_const
 from ..ir.attrs import TensorShape
 from . import graphdef
+from .graphdef import keys as graphdef_keys
 
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 DEFAULT_SIGNATURE = "serving_default"
@@ -60,7 +61,7 @@ def read(path: str, signature: str | None = None) -> Graph:
     key, function, _loaded = load_signature(path, signature)  # _loaded keeps the variables alive
     graph_def = _inlined(function, path)
     graph = graphdef.read(graph_def.SerializeToString(deterministic=True), source=path)
-    graph.meta.pop("graphdef.text", None)
+    graph.meta.pop(graphdef_keys.TEXT, None)
     _bind_signature(graph, key, function, path)
     _bind_captures(graph, function, path)
     for handle in list(graph.meta[VARIABLES]):
@@ -105,8 +106,7 @@ def become_const(graph: Graph, name: str, value: np.ndarray) -> None:
     const = make_const(name, value)
     graph.set_inputs(name, [])
     node.op, node.attrs, node.outputs = const.op, const.attrs, const.outputs
-    for key in [k for k in node.meta if k.startswith("graphdef.")]:
-        del node.meta[key]
+    graphdef_keys.forget_source(node)
 
 
 def remove_handle(graph: Graph, handle: str) -> bool:
@@ -269,5 +269,4 @@ def _become_handle(node: Node, new_name: str, variable: Any, value: np.ndarray) 
     node.attrs = {"dtype": dtype, "shape": TensorShape(tuple(value.shape)),
                   "shared_name": variable.name.split(":")[0], "container": ""}
     node.outputs = [Tensor(new_name, DType.RESOURCE, ())]
-    for key in [k for k in node.meta if k.startswith("graphdef.")]:
-        del node.meta[key]
+    graphdef_keys.forget_source(node)

@@ -2,29 +2,15 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
 from .dtypes import DType
+from .meta import copy_meta
+from .quantization import Quantization
 
 Shape = tuple  # tuple[int | None, ...]; None as a whole means unknown rank
-
-
-@dataclass(frozen=True, eq=False)
-class Quantization:
-    """Affine quantization: real = scale * (q - zero_point), per tensor or along `axis`."""
-
-    scale: np.ndarray
-    zero_point: np.ndarray
-    axis: int | None = None
-    min: np.ndarray | None = None
-    max: np.ndarray | None = None
-
-    @property
-    def per_channel(self) -> bool:
-        return self.scale.size > 1
 
 
 class Tensor:
@@ -91,8 +77,6 @@ class Tensor:
     def __deepcopy__(self, memo: dict) -> "Tensor":
         """A copy sharing the (read-only) data and quantization; meta is copied deeply except
         for format-namespaced source records ("graphdef.*", "tflite.*"), which are shared."""
-        from .graph import copy_meta
-
         new = Tensor.__new__(Tensor)
         memo[id(self)] = new
         new.name, new.dtype, new.shape, new.quantization = self.name, self.dtype, self.shape, self.quantization

@@ -154,7 +154,7 @@ def _capture(match: Match, pattern: P, node: Node, ref: Ref, leaf: bool, interio
 def _leak(graph: Graph, match: Match) -> str | None:
     inside = match.interior | {match.root.name}
     for name in match.interior:
-        outside = sorted({v for _, v in graph.nx.out_edges(name) if v not in inside})
+        outside = sorted(graph.users(name) - inside)
         if outside:
             return f"{name} is also used by {', '.join(outside[:3])}"
         if graph.outputs and any(r.node == name for r in graph.outputs):

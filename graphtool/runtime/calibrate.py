@@ -24,11 +24,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Protocol, Sequence
 
-import networkx as nx
 import numpy as np
 
 from ..errors import FormatError, GraphtoolError
 from ..formats import atomic_write, graphdef, load, tflite
+from ..formats.tflite import keys as tflite_keys
 from ..ir import DType, Graph, Ref
 from ..ir.attrs import TensorShape
 from .progress import Progress
@@ -306,7 +306,7 @@ def _under_control_flow(graph: Graph) -> set[str]:
     starts = [n.name for n in graph if n.op in CONTROL_FLOW_OPS]
     found = set(starts)
     for name in starts:
-        found |= nx.descendants(graph.nx, name)
+        found |= graph.descendants(name)
     return found
 
 
@@ -318,8 +318,8 @@ def _tflite_tensors(graph: Graph) -> dict[str, int]:
         if node.op in ("Const", "Variable", "Tensor"):
             continue
         for port, tensor in enumerate(node.outputs):
-            if tensor.dtype is DType.FLOAT32 and "tflite.index" in tensor.meta:
-                available[f"{node.name}:{port}"] = tensor.meta["tflite.index"]
+            if tensor.dtype is DType.FLOAT32 and tflite_keys.INDEX in tensor.meta:
+                available[f"{node.name}:{port}"] = tensor.meta[tflite_keys.INDEX]
     return available
 
 

@@ -1,8 +1,7 @@
-"""Run a TFLite model in LiteRT by input order or name, and the affine (de)quantization
-that turns real values into a quantized tensor's integers and back.
+"""Run a TFLite model in LiteRT by input order or name; quantized inputs and outputs are
+converted with the IR's affine arithmetic (graphtool.ir.quantization).
 
-LiteRT (`ai-edge-litert`) is imported on first use only; `quantize` and `dequantize` are
-plain numpy and need no runtime.
+LiteRT (`ai-edge-litert`) is imported on first use only.
 """
 from __future__ import annotations
 
@@ -13,6 +12,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..errors import first_line
+from ..ir.quantization import dequantize, quantize
 from . import ModelRunError, RuntimeUnavailableError
 
 INSTALL_HINT = "pip install 'graphtool[litert]'"
@@ -25,37 +25,6 @@ def import_interpreter() -> type:
     except ImportError as exc:
         raise RuntimeUnavailableError(f"running a TFLite model needs LiteRT ({exc}); {INSTALL_HINT}") from None
     return Interpreter
-
-
-def _broadcast(params: np.ndarray, rank: int, axis: int | None) -> np.ndarray:
-    params = np.asarray(params)
-    if params.size <= 1 or axis is None:
-        return params.reshape(()) if params.size == 1 else params
-    shape = [1] * rank
-    shape[axis] = params.size
-    return params.reshape(shape)
-
-
-def dequantize(values: np.ndarray, scale: np.ndarray | float, zero_point: np.ndarray | int,
-               axis: int | None = None) -> np.ndarray:
-    """real = scale * (q - zero_point), per tensor or along `axis`, as float64."""
-    q = np.asarray(values).astype(np.float64)
-    scale = _broadcast(np.asarray(scale, np.float64), q.ndim, axis)
-    zero_point = _broadcast(np.asarray(zero_point, np.float64), q.ndim, axis)
-    return scale * (q - zero_point)
-
-
-def quantize(real: np.ndarray, scale: np.ndarray | float, zero_point: np.ndarray | int, dtype: np.dtype,
-             axis: int | None = None) -> np.ndarray:
-    """q = round(real / scale) + zero_point (half away from zero, as TFLite rounds), clipped
-    to `dtype`'s range."""
-    real = np.asarray(real, np.float64)
-    scale = _broadcast(np.asarray(scale, np.float64), real.ndim, axis)
-    zero_point = _broadcast(np.asarray(zero_point, np.float64), real.ndim, axis)
-    scaled = real / scale
-    rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5) + zero_point
-    info = np.iinfo(dtype)
-    return np.clip(rounded, info.min, info.max).astype(dtype)
 
 
 @dataclass(frozen=True)

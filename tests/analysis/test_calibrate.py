@@ -170,6 +170,7 @@ def test_an_unknown_tensor_is_a_graphtool_error(tf):
 
 # -- TFLite, against LiteRT's interpreter -----------------------------------------------------------------
 
+@pytest.mark.litert
 def test_tflite_minmax_matches_litert_on_every_tensor():
     from ai_edge_litert.interpreter import Interpreter
 
@@ -195,6 +196,7 @@ def test_tflite_minmax_matches_litert_on_every_tensor():
     assert calibrate(graph, {name: images}, batch_size=32).ranges == result.ranges  # a loaded Graph runs alike
 
 
+@pytest.mark.litert
 def test_tflite_unknown_tensor_is_an_error():
     model = TFLITE_FIXTURES / "float_cnn.tflite"
     with pytest.raises(CalibrationError, match="no float32 tensor 'nope'"):

@@ -50,6 +50,7 @@ def _converted(tf) -> dict[str, bytes]:
     }
 
 
+@pytest.mark.litert
 @pytest.mark.slow
 def test_xnnpack_verdicts_match_litert_delegation(tf):
     models = {name: (TFLITE_FIXTURES / f"{name}.tflite").read_bytes()

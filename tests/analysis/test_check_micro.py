@@ -11,8 +11,6 @@ from graphtool.formats import tflite
 
 from ..conftest import TFLITE_FIXTURES
 
-runtime = pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
-
 ARENA_BYTES = 4 << 20  # generous: a too-small arena must not pass for an unsupported model
 FIXTURES = ("control_flow", "custom_op", "dynamic_range", "flex_op", "float16", "float_cnn", "full_int8",
             "multi_signature", "resource_variables", "sparse", "strings")
@@ -20,6 +18,8 @@ FIXTURES = ("control_flow", "custom_op", "dynamic_range", "flex_op", "float16", 
 
 def _tflm_runs(model: bytes) -> bool:
     """Load, allocate and invoke in TFLite Micro; False when any of it fails."""
+    from tflite_micro.python.tflite_micro import runtime
+
     try:
         interpreter = runtime.Interpreter.from_bytes(model, arena_size=ARENA_BYTES)
     except RuntimeError:  # "TFLM failed to allocate tensors": a missing or refusing kernel
@@ -49,6 +49,7 @@ def _generated_models(tf) -> dict[str, bytes]:
     }
 
 
+@pytest.mark.micro
 @pytest.mark.slow
 def test_micro_verdicts_match_the_tflite_micro_interpreter(tf):
     models = {name: (TFLITE_FIXTURES / f"{name}.tflite").read_bytes() for name in FIXTURES}
@@ -71,12 +72,19 @@ def test_fixture_verdicts_and_reasons():
     assert any("FlexMatrixDeterminant" in r for r in reasons["flex_op"])
 
 
+FLOAT16_FIX = "graphtool transform: fold_constants(fold_dequantize=true)"
+
+
+def test_suggested_fix_makes_the_float16_model_pass_the_check():
+    graph = graphtool.load(TFLITE_FIXTURES / "float16.tflite")
+    assert {f.fix for f in check(graph, "micro").findings} == {FLOAT16_FIX}
+    graphtool.transform(graph, FLOAT16_FIX.split(": ", 1)[1])
+    assert check(graph, "micro").compatible
+
+
+@pytest.mark.micro
 def test_suggested_fix_makes_the_float16_model_run_in_tflite_micro():
     graph = graphtool.load(TFLITE_FIXTURES / "float16.tflite")
-    report = check(graph, "micro")
-    fixes = {f.fix for f in report.findings}
-    assert fixes == {"graphtool transform: fold_constants(fold_dequantize=true)"}
     assert not _tflm_runs(tflite.write(graph))
-    graphtool.transform(graph, fixes.pop().split(": ", 1)[1])
-    assert check(graph, "micro").compatible
+    graphtool.transform(graph, FLOAT16_FIX.split(": ", 1)[1])
     assert _tflm_runs(tflite.write(graph))

@@ -142,8 +142,8 @@ def tensor_values(model, tensor) -> np.ndarray:
     return values
 
 
+@pytest.mark.tf
 def test_quantize_weights_lists_dtype_changes_and_sqnr_per_weight(tmp_path):
-    pytest.importorskip("tensorflow")
     graph = graphtool.load(FLOAT_CNN)
     graphtool.transform(graph, "quantize_weights")
     quantized = tmp_path / "quantized.tflite"

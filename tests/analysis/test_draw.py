@@ -18,8 +18,6 @@ from graphtool.ir import CONST_OP, MISSING_OP
 
 from ..conftest import GRAPHDEF_FIXTURES, TFLITE_FIXTURES, graphdef_fixture_paths, tflite_fixture_paths
 
-pydot = pytest.importorskip("pydot", reason="pydot (a DOT parser) is in the test extra")
-
 CLI = importlib.import_module("graphtool.cli.main")
 CNN = GRAPHDEF_FIXTURES / "keras2_cnn.pb"
 CONTROL_FLOW = TFLITE_FIXTURES / "control_flow.tflite"
@@ -39,6 +37,9 @@ def run_cli(monkeypatch, capsys, *argv) -> tuple[int, str, str]:
 
 
 def parse_dot(text: str):
+    """The one graph pydot (a DOT parser no one here wrote; tests marked `pydot`) reads."""
+    import pydot
+
     graphs = pydot.graph_from_dot_data(text)
     assert graphs and len(graphs) == 1, "pydot could not parse the DOT"
     return graphs[0]
@@ -76,6 +77,7 @@ def drawn_nodes(graph) -> list[list]:
 
 # -- DOT -------------------------------------------------------------------------------------
 
+@pytest.mark.pydot
 @pytest.mark.parametrize("path", ALL_FIXTURES, ids=lambda p: p.name)
 def test_every_fixture_draws_valid_dot(path):
     graph = graphtool.load(path)
@@ -96,6 +98,7 @@ def test_every_fixture_draws_valid_dot(path):
         assert edge.get_source() in ids and edge.get_destination() in ids
 
 
+@pytest.mark.pydot
 def test_labels_hold_op_name_and_output_shape_and_folded_constants():
     graph = graphtool.load(TFLITE_FIXTURES / "float_cnn.tflite")
     labels = {unquote(n.get("tooltip")): unquote(n.get("label")).split("\n") for n in all_nodes(parse_dot(to_dot(graph)))}
@@ -108,6 +111,7 @@ def test_labels_hold_op_name_and_output_shape_and_folded_constants():
     assert "digits_cnn/fc/MatMul" in shown  # the weights as their own box
 
 
+@pytest.mark.pydot
 def test_graphdef_labels_and_control_edges():
     dot = to_dot(graphtool.load(CNN))
     parsed = parse_dot(dot)
@@ -118,12 +122,14 @@ def test_graphdef_labels_and_control_edges():
     assert len(dashed) == 15  # the NoOp's 14 control inputs and the Identity's one
 
 
+@pytest.mark.pydot
 def test_subgraph_calls_point_at_their_clusters():
     dot = parse_dot(to_dot(graphtool.load(CONTROL_FLOW)))
     calls = sorted(e.get("lhead") for e in all_edges(dot) if e.get("lhead"))
     assert calls == ["cluster_1", "cluster_2", "cluster_3", "cluster_4"]  # IF then/else, WHILE cond/body
 
 
+@pytest.mark.pydot
 def test_collapsed_scopes_draw_one_box_per_scope():
     graph = graphtool.load(CNN)
     dot = parse_dot(to_dot(graph, collapse_depth=2))
@@ -138,8 +144,9 @@ def test_collapsed_scopes_draw_one_box_per_scope():
         to_dot(graph, collapse_depth=0)
 
 
+@pytest.mark.pydot
 def test_awkward_names_are_escaped():
-    from graphtool.formats.graphdef._proto import graphtool_graphdef_pb2 as pb
+    from graphtool.formats.graphdef import messages as pb
 
     names = ['q"uote', "back\\slash", "ünï/cödé", "{brace} [x]; -> y", "tail\\"]
     message = pb.GraphDef()
@@ -187,6 +194,7 @@ def test_cli_writes_png_and_html(monkeypatch, capsys, tmp_path):
 
 # -- the command line ------------------------------------------------------------------------
 
+@pytest.mark.pydot
 def test_cli_writes_dot_without_graphviz(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))  # no `dot` anywhere
     out_file = tmp_path / "cnn.dot"

@@ -50,7 +50,7 @@ def test_parameters_count_constant_elements_and_bytes(tf):
 
 
 def test_invalid_inputs_and_control_edges_are_reported():
-    from graphtool.formats.graphdef._proto import graphtool_graphdef_pb2 as pb
+    from graphtool.formats.graphdef import messages as pb
 
     message = pb.GraphDef()
     message.node.add(name="a", op="NoOp")
@@ -66,8 +66,8 @@ def test_invalid_inputs_and_control_edges_are_reported():
 @pytest.mark.parametrize("shape", [(5, 7), (3, 4, 9, 10), (8, 8), (1, 1), (2, 1, 3)])
 def test_weights_without_zeros_count_their_blocks_without_a_pass(shape):
     """A weight with no zero skips the block pass; the block totals are what the pass counts."""
-    from graphtool.analysis.inspect import BLOCKS, _no_zero_blocks, _zero_blocks
+    from graphtool.analysis.inspect import BLOCKS, no_zero_blocks, zero_blocks
 
     for block in BLOCKS.values():
-        counted = _zero_blocks(np.zeros(shape, bool), block)
-        assert (counted.blocks, counted.zero) == (_no_zero_blocks(shape, block).blocks, 0)
+        counted = zero_blocks(np.zeros(shape, bool), block)
+        assert (counted.blocks, counted.zero) == (no_zero_blocks(shape, block).blocks, 0)

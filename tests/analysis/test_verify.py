@@ -16,7 +16,8 @@ from graphtool.cli import verify_cmd
 from graphtool.errors import GraphtoolError
 from graphtool.ir import DType, Quantization
 from graphtool.runtime import RuntimeUnavailableError
-from graphtool.runtime.litert import TfliteModel, dequantize, quantize
+from graphtool.ir.quantization import dequantize, quantize
+from graphtool.runtime.litert import TfliteModel
 
 from ..conftest import FIXTURES, GRAPHDEF_FIXTURES, TFLITE_FIXTURES, run_litert
 
@@ -99,6 +100,7 @@ def test_cli_passes_with_exit_0(tf, monkeypatch, capsys, folded):
     assert "3 run(s)" in out and out.strip().splitlines()[-1] == "PASS: every output is within tolerance"
 
 
+@pytest.mark.litert
 def test_tflite_quantize_weights_passes_at_quantization_tolerance(tmp_path):
     graph = graphtool.load(FLOAT_CNN)
     graphtool.transform(graph, "quantize_weights")
@@ -156,6 +158,7 @@ def converted_cnn(tmp_path_factory):
     return path
 
 
+@pytest.mark.litert
 def test_frozen_graphdef_passes_against_its_own_tflite_conversion(tf, converted_cnn):
     report = verify(CNN, converted_cnn, atol=CONVERSION_TOLERANCE, rtol=CONVERSION_TOLERANCE, samples=16)
     assert (report.runtime_a, report.runtime_b) == ("TensorFlow", "LiteRT")
@@ -167,6 +170,7 @@ def test_frozen_graphdef_passes_against_its_own_tflite_conversion(tf, converted_
     assert 0 < output.max_abs_error < CONVERSION_TOLERANCE  # really two runtimes: not bit-identical
 
 
+@pytest.mark.litert
 def test_frozen_graphdef_fails_against_a_perturbed_conversion(tf, converted_cnn, tmp_path):
     graph = graphtool.load(converted_cnn)
     weights = next(n for n in graph if n.op == "Const" and n.output(0).shape == (10, 4))  # logits [out, in]
@@ -175,6 +179,7 @@ def test_frozen_graphdef_fails_against_a_perturbed_conversion(tf, converted_cnn,
     assert not report.passed and report.worst.b == "Identity"
 
 
+@pytest.mark.litert
 def test_quantized_inputs_and_outputs_are_dequantized(tmp_path):
     """float_cnn against its full-int8 conversion on held-out digits: the int8 model's inputs
     are quantized and its outputs dequantized, so both give probabilities that agree."""
@@ -192,6 +197,7 @@ def test_quantized_inputs_and_outputs_are_dequantized(tmp_path):
     assert runtime.outputs[0].dtype == np.int8 and runtime.outputs[0].quantized
 
 
+@pytest.mark.litert
 def test_npz_arrays_pair_by_name_else_by_order(tmp_path):
     images = np.load(TFLITE_FIXTURES / "digits_test.npz")["images"][:5]
     by_order = tmp_path / "order.npz"
@@ -268,6 +274,7 @@ def test_bad_options_and_files_exit_2(monkeypatch, capsys, tmp_path):
 
 # -- SavedModel directories ------------------------------------------------------------------
 
+@pytest.mark.litert
 def test_savedmodel_directory_passes_against_its_tflite_conversion(tf, tmp_path):
     """A SavedModel runs in TensorFlow through serving_default (pruning wrappers and all);
     its signature keys pair with the TFLite signature names."""
@@ -285,6 +292,7 @@ def test_savedmodel_directory_passes_against_its_tflite_conversion(tf, tmp_path)
     assert output.shape == [32, 10] and output.top1_agreement == 1.0
 
 
+@pytest.mark.litert
 def test_savedmodel_values_are_what_tensorflow_computes(tf):
     """The reported error between the demo's pruned SavedModel and the unpruned float model
     equals the one measured here with tf.saved_model.load and the LiteRT interpreter."""
@@ -315,6 +323,7 @@ def test_savedmodel_against_the_graphdef_read_from_it(tf, tmp_path):
     assert report.passed and report.outputs[0].max_abs_error < FOLD_TOLERANCE
 
 
+@pytest.mark.litert
 def test_cli_takes_a_savedmodel_directory_on_either_side(tf, monkeypatch, capsys):
     code, out, err = run_cli(monkeypatch, capsys, "verify", PRUNED_TFLITE, PRUNED_SAVED_MODEL, "--samples", 2)
     assert code == 0, err
@@ -322,19 +331,29 @@ def test_cli_takes_a_savedmodel_directory_on_either_side(tf, monkeypatch, capsys
     assert out.strip().endswith("PASS: every output is within tolerance")
 
 
-def test_bad_model_paths_exit_2_with_one_line_naming_them(tf, monkeypatch, capsys, tmp_path):
-    empty = tmp_path / "not_a_saved_model"
-    empty.mkdir()
-    corrupt = tmp_path / "corrupt_saved_model"
-    corrupt.mkdir()
-    (corrupt / "saved_model.pb").write_bytes(b"\x08not a SavedModel")
-    missing = tmp_path / "missing.tflite"
-    cases = [((missing, PRUNED_TFLITE), missing, "no such file"),
-             ((PRUNED_SAVED_MODEL, missing), missing, "no such file"),
-             ((empty, PRUNED_TFLITE), empty, "is a directory, not a model file"),
-             ((PRUNED_TFLITE, empty), empty, "is a directory, not a model file"),
-             ((corrupt, PRUNED_TFLITE), corrupt, "cannot load the SavedModel")]
+def exits_2_naming_the_path(monkeypatch, capsys, cases) -> None:
+    """For each (argv, path, message): `verify argv` exits 2 with one line naming the path."""
     for argv, path, message in cases:
         code, out, err = run_cli(monkeypatch, capsys, "verify", *argv)
         assert code == 2 and out == "", (argv, err)
         assert err.startswith(f"graphtool: error: {path}: {message}") and len(err.strip().splitlines()) == 1, err
+
+
+def test_bad_model_paths_exit_2_with_one_line_naming_them(monkeypatch, capsys, tmp_path):
+    empty = tmp_path / "not_a_saved_model"
+    empty.mkdir()
+    missing = tmp_path / "missing.tflite"
+    exits_2_naming_the_path(monkeypatch, capsys, [
+        ((missing, PRUNED_TFLITE), missing, "no such file"),
+        ((empty, PRUNED_TFLITE), empty, "is a directory, not a model file"),
+        ((PRUNED_TFLITE, empty), empty, "is a directory, not a model file")])
+
+
+def test_bad_paths_with_a_savedmodel_exit_2_with_one_line_naming_them(tf, monkeypatch, capsys, tmp_path):
+    corrupt = tmp_path / "corrupt_saved_model"
+    corrupt.mkdir()
+    (corrupt / "saved_model.pb").write_bytes(b"\x08not a SavedModel")
+    missing = tmp_path / "missing.tflite"
+    exits_2_naming_the_path(monkeypatch, capsys, [
+        ((PRUNED_SAVED_MODEL, missing), missing, "no such file"),
+        ((corrupt, PRUNED_TFLITE), corrupt, "cannot load the SavedModel")])

@@ -187,7 +187,7 @@ def test_transforms_lists_every_transform():
 
 
 def test_bad_constant_found_when_decoded_still_names_the_file(tmp_path):
-    from graphtool.formats.graphdef._proto import graphtool_graphdef_pb2 as pb
+    from graphtool.formats.graphdef import messages as pb
 
     message = pb.GraphDef()
     node = message.node.add(name="w", op="Const")

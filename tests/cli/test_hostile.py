@@ -29,7 +29,7 @@ import pytest
 
 import graphtool
 from graphtool.cli.main import main
-from graphtool.formats.graphdef._proto import graphtool_graphdef_pb2 as pb
+from graphtool.formats.graphdef import messages as pb
 from graphtool.formats.tflite.flatbuf import Decoder, Encoder
 from graphtool.formats.tflite.schema import load_schema
 

@@ -139,6 +139,7 @@ def test_transform_command_writes_a_frozen_graphdef_from_the_directory(tf, tmp_p
     np.testing.assert_allclose(probs, reference["probs"], rtol=0, atol=OUTPUT_ATOL)
 
 
+@pytest.mark.tf
 def test_inspect_command_reads_the_directory(capsys):
     assert main(["inspect", "--json", str(SAVED_MODEL)]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -205,6 +206,7 @@ def test_a_savedmodel_with_state_keeps_its_variable_and_strip_pruning_refuses_it
         transform(graph, "strip_pruning")
 
 
+@pytest.mark.tf
 def test_a_broken_savedmodel_is_a_format_error(tmp_path):
     broken = tmp_path / "broken"
     broken.mkdir()
@@ -221,29 +223,40 @@ def stripped_tflite(spec: str = "strip_pruning") -> tuple[graphtool.Graph, bytes
     return graph, tflite.write(graph)
 
 
-def test_strip_pruning_tflite_leaves_one_subgraph_of_constant_weights(reference):
+def test_strip_pruning_tflite_leaves_one_subgraph_of_constant_weights():
     graph, data = stripped_tflite()
     assert graph.subgraphs == []
     ops = graphtool.inspect(graphtool.load(data)).ops
     assert not set(ops) & (TFLITE_VARIABLE_OPS | {"TRANSPOSE"}), ops
     assert ops["MUL"] == 1  # the batch norm's scale; the four mask products are folded
-    probs = run_litert(data, [reference["images"]])[0]
-    np.testing.assert_allclose(probs, reference["probs"], rtol=0, atol=OUTPUT_ATOL)
-    assert accuracy(probs, reference["labels"]) == float(reference["accuracy"])
     weights = [w for w in graphtool.inspect(graph).weights if w.shape[0] in (16, 32, 10) and len(w.shape) in (2, 4)
                and "prune_low_magnitude_dw" not in w.name]
     assert len(weights) == len(KERNELS)
     assert all(w.zeros == TARGET for w in weights), [(w.name, w.zeros) for w in weights]
 
 
-def test_strip_pruning_tflite_matches_tfmot_route_with_no_more_operators(reference):
+@pytest.mark.litert
+def test_strip_pruning_tflite_computes_what_the_pruned_keras_model_does(reference):
+    _, data = stripped_tflite()
+    probs = run_litert(data, [reference["images"]])[0]
+    np.testing.assert_allclose(probs, reference["probs"], rtol=0, atol=OUTPUT_ATOL)
+    assert accuracy(probs, reference["labels"]) == float(reference["accuracy"])
+
+
+def test_strip_pruning_tflite_has_no_more_operators_than_tfmot_route():
     """graphtool's route from the exported file vs TF-MOT's from the Keras object."""
     _, ours = stripped_tflite("strip_pruning fold_batch_norms")
     theirs = TFMOT_TFLITE.read_bytes()
-    images = [reference["images"]]
-    np.testing.assert_allclose(run_litert(ours, images)[0], run_litert(theirs, images)[0], rtol=0, atol=OUTPUT_ATOL)
     our_ops = graphtool.inspect(graphtool.load(ours)).ops
     their_ops = graphtool.inspect(graphtool.load(theirs)).ops
     assert sum(our_ops.values()) <= sum(their_ops.values()), (our_ops, their_ops)
     assert graphtool.inspect(graphtool.load(ours)).parameters.count == \
         graphtool.inspect(graphtool.load(theirs)).parameters.count
+
+
+@pytest.mark.litert
+def test_strip_pruning_tflite_computes_what_tfmot_route_does(reference):
+    _, ours = stripped_tflite("strip_pruning fold_batch_norms")
+    images = [reference["images"]]
+    np.testing.assert_allclose(run_litert(ours, images)[0], run_litert(TFMOT_TFLITE.read_bytes(), images)[0],
+                               rtol=0, atol=OUTPUT_ATOL)

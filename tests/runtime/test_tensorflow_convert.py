@@ -10,9 +10,11 @@ from graphtool.runtime.tensorflow import convert_graphdef, run_graphdef
 
 from ..conftest import GRAPHDEF_FIXTURES, run_litert
 
+pytestmark = pytest.mark.tf
 ATOL = 1e-5  # float32 TFLite kernels against TensorFlow's, same weights
 
 
+@pytest.mark.litert
 def test_float_conversion_runs_like_tensorflow():
     data = (GRAPHDEF_FIXTURES / "keras2_cnn.pb").read_bytes()
     model = convert_graphdef(data, ["input"], ["Identity"], input_shapes={"input": [1, 8, 8, 1]})

@@ -5,10 +5,11 @@ from the supported list; the compiler stops at the first unsupported operator an
 it and everything after it to the CPU."""
 from __future__ import annotations
 
+from ... import rules
+from ...formats.tflite import versions
 from ...ir import Graph
-from . import rules
 from .report import ERROR, WARNING, CheckReport, Finding
-from .runtime import min_runtime, version_key
+from .runtime import version_key
 from .signature import OpSignature, TensorSpec, operators
 
 WEIGHT_SLOTS = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 1, "TRANSPOSE_CONV": 1}
@@ -126,7 +127,7 @@ def _at_edge(sig: OpSignature, table: dict, inputs: set[str], outputs: set[str])
 def _version_warning(sig: OpSignature, table: dict) -> list[str]:
     if sig.custom:
         return []
-    needed = min_runtime(sig.op, sig.version)
+    needed = versions.min_runtime(sig.op, sig.version)
     if needed is not None and version_key(needed) > version_key(table["runtime_version"]):
         return [f"{sig.op} version {sig.version} needs TFLite runtime {needed}; the Edge TPU runtime is built on "
                 f"{table['runtime_version']} and may not know it"]

@@ -11,8 +11,9 @@ it stays on the CPU (an info finding says so).
 """
 from __future__ import annotations
 
+from ... import rules
 from ...ir import DType, Graph
-from . import predicates, rules
+from . import predicates
 from .report import ERROR, INFO, CheckReport, Finding
 from .signature import OpSignature, constant_dequantize_source, operators
 

@@ -15,12 +15,11 @@ from __future__ import annotations
 from functools import cache
 from typing import Any, Iterable
 
-import networkx as nx
-
+from ... import rules
 from ...errors import GraphError
+from ...formats.graphdef import keys as graphdef_keys
 from ...ir import MISSING_OP, DType, Graph, Node
 from ...ir.attrs import FuncAttr, TensorShape
-from . import rules
 from .report import ERROR, INFO, WARNING, CheckReport, Finding, transform_fix
 
 NOINLINE = " noinline"  # key of the functions marked _noinline (not a function name: it has a space)
@@ -134,7 +133,7 @@ def _ops_reached(name: str, functions: dict[str, list[str]], table: dict) -> set
 
 def _functions(graph: Graph) -> dict[str, list[str]]:
     """Function name -> the ops of its nodes and the functions its nodes call (by attr)."""
-    header = graph.meta.get("graphdef.header")
+    header = graph.meta.get(graphdef_keys.HEADER)
     library = getattr(header, "library", None)
     if library is None:
         return {}
@@ -162,7 +161,7 @@ def _needed(graph: Graph, outputs: Iterable[str] | None) -> set[str] | None:
         if name not in graph:
             raise GraphError(f"output {output!r} names no node of the graph")
         names.add(name)
-        names |= nx.ancestors(graph.nx, name)
+        names |= graph.ancestors(name)
     return names
 
 
@@ -198,8 +197,8 @@ def _static_shape(node: Node) -> bool:
 
 def _topological(graph: Graph) -> list[Node]:
     try:
-        return [graph.node(name) for name in nx.topological_sort(graph.nx)]
-    except nx.NetworkXUnfeasible:  # a cycle (TF1 loops): keep the file order
+        return [graph.node(name) for name in graph.topological_order(ignore_back_edges=False)]
+    except GraphError:  # a cycle (TF1 loops): keep the file order
         return list(graph)
 
 

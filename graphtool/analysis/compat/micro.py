@@ -4,8 +4,9 @@ float/int8 operators, float16 DEQUANTIZE); string and sparse tensors cannot be a
 Rules: micro.json (tensorflow/tflite-micro)."""
 from __future__ import annotations
 
+from ... import rules
+from ...formats.tflite import keys as tflite_keys
 from ...ir import Graph
-from . import rules
 from .report import ERROR, CheckReport, Finding, transform_fix
 from .signature import OpSignature, operators
 
@@ -32,7 +33,7 @@ def _problem(sig: OpSignature, table: dict) -> tuple[str, str | None] | None:
                  & set(table["unsupported_tensor_types"]["types"]))
     if bad:
         return f"{sig.op} uses {', '.join(bad)} tensors, which TFLite Micro cannot allocate", None
-    if any(spec.tensor.meta.get("sparsity") is not None for spec in sig.present_inputs()):
+    if any(spec.tensor.meta.get(tflite_keys.SPARSITY) is not None for spec in sig.present_inputs()):
         return f"{sig.op} reads a sparse tensor; TFLite Micro has no sparse tensors", \
             "store the weights dense (convert without EXPERIMENTAL_SPARSITY)"
     hybrid = table["hybrid"]

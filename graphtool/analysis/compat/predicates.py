@@ -36,22 +36,26 @@ def _type(spec: TensorSpec | None) -> str:
     return "absent" if spec is None or spec.dtype is None else spec.dtype.value
 
 
+def _count(have: int, p: dict, what: str, at_least: bool = False) -> str | None:
+    """None when the operator has the `what` (inputs, outputs) the rule asks for, else why not."""
+    if have >= p["count"] if at_least else have == p["count"]:
+        return None
+    return f"{'needs at least' if at_least else 'expects'} {p['count']} {what}, the operator has {have}"
+
+
 @check("input_count")
 def _input_count(sig: OpSignature, p: dict) -> str | None:
-    n = len(sig.inputs)
-    return None if n == p["count"] else f"expects {p['count']} inputs, the operator has {n}"
+    return _count(len(sig.inputs), p, "inputs")
 
 
 @check("input_count_min")
 def _input_count_min(sig: OpSignature, p: dict) -> str | None:
-    n = len(sig.inputs)
-    return None if n >= p["count"] else f"needs at least {p['count']} inputs, the operator has {n}"
+    return _count(len(sig.inputs), p, "inputs", at_least=True)
 
 
 @check("output_count")
 def _output_count(sig: OpSignature, p: dict) -> str | None:
-    n = len(sig.outputs)
-    return None if n == p["count"] else f"expects {p['count']} outputs, the operator has {n}"
+    return _count(len(sig.outputs), p, "outputs")
 
 
 @check("runtime_inputs")

@@ -5,28 +5,22 @@ from __future__ import annotations
 
 from functools import cache
 
+from ... import rules
 from ...errors import GraphtoolError
+from ...formats.tflite import keys as tflite_keys
+from ...formats.tflite import versions
 from ...ir import Graph
-from . import rules
 from .report import ERROR, INFO, WARNING, CheckReport, Finding
 from .signature import operators
-
-METADATA_KEY = "min_runtime_version"
 
 
 @cache
 def version_key(version: str) -> tuple[int, ...]:
-    """"2.17.0" -> (2, 17, 0); "2.4" compares as (2, 4, 0)."""
-    parts = version.split(".")
-    if not version or not all(p.isdigit() for p in parts) or len(parts) > 3:
-        raise GraphtoolError(f"runtime version {version!r} is not of the form MAJOR.MINOR[.PATCH]")
-    numbers = [int(p) for p in parts]
-    return tuple(numbers + [0] * (3 - len(numbers)))
-
-
-def min_runtime(op: str, version: int) -> str | None:
-    versions = _table().get(op, ())
-    return versions[version - 1] if 1 <= version <= len(versions) else None
+    """"2.17.0" -> (2, 17, 0); "2.4" compares as (2, 4, 0); GraphtoolError if malformed."""
+    try:
+        return versions.runtime_key(version)
+    except ValueError as exc:
+        raise GraphtoolError(str(exc)) from None
 
 
 def check(graph: Graph, report: CheckReport, target_version: str | None) -> None:
@@ -41,7 +35,7 @@ def check(graph: Graph, report: CheckReport, target_version: str | None) -> None
             report.findings.append(Finding(*where, INFO, f"custom op {sig.op}: runtime_version.cc has no entry "
                                                          f"for custom ops"))
             continue
-        needed = min_runtime(sig.op, sig.version)
+        needed = versions.min_runtime(sig.op, sig.version)
         if needed is None:
             report.findings.append(Finding(*where, WARNING, f"{sig.op} version {sig.version} has no entry in "
                                                             f"runtime_version.cc: its minimum runtime is unknown"))
@@ -60,13 +54,5 @@ def check(graph: Graph, report: CheckReport, target_version: str | None) -> None
 
 def metadata_version(graph: Graph) -> str | None:
     """The version string in the model's min_runtime_version metadata, if any."""
-    raw = (graph.meta.get("metadata") or {}).get(METADATA_KEY)
-    if raw is None:
-        return None
-    text = bytes(raw).split(b"\0", 1)[0].decode("ascii", "replace")
-    return text if text and all(p.isdigit() for p in text.split(".")) else None
-
-
-@cache
-def _table() -> dict[str, tuple[str | None, ...]]:
-    return rules.runtime_versions()
+    raw = (graph.meta.get(tflite_keys.METADATA) or {}).get(versions.METADATA_KEY)
+    return None if raw is None else versions.decode_runtime(raw)

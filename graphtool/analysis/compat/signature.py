@@ -8,7 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from ...ir import CONST_OP, TENSOR_SOURCE_OPS, DType, Graph, Node, Ref, Tensor
+from ...formats.tflite import keys as tflite_keys
+from ...formats.tflite.ops import is_operator
+from ...ir import CONST_OP, DType, Graph, Node, Ref, Tensor
 
 DEQUANTIZE_OP = "DEQUANTIZE"
 
@@ -59,11 +61,11 @@ class OpSignature:
 
     @property
     def custom(self) -> bool:
-        return bool(self.node.meta.get("custom"))
+        return bool(tflite_keys.is_custom(self.node))
 
     @property
     def version(self) -> int:
-        return int(self.node.meta.get("version", 1))
+        return tflite_keys.op_version(self.node)
 
     @property
     def options(self) -> dict[str, Any]:
@@ -87,10 +89,6 @@ class OpSignature:
     @property
     def const_inputs(self) -> int:
         return sum(1 for spec in self.inputs if spec is not None and spec.is_const)
-
-
-def is_operator(node: Node) -> bool:
-    return node.op not in TENSOR_SOURCE_OPS or bool(node.meta.get("custom"))
 
 
 def graphs_of(graph: Graph) -> list[Graph]:
@@ -132,7 +130,7 @@ def signature(graph: Graph, node: Node, subgraph: int, index: int,
 def constant_dequantize_source(graph: Graph, node: Node, types: frozenset[DType]) -> tuple[Node, Ref] | None:
     """(the constant, its ref) when `node` is a DEQUANTIZE of a constant whose type is in
     `types`; None otherwise."""
-    if node.op != DEQUANTIZE_OP or node.meta.get("custom"):
+    if node.op != DEQUANTIZE_OP or tflite_keys.is_custom(node):
         return None
     refs = graph.inputs_of(node.name)
     if len(refs) != 1 or refs[0] is None:
@@ -144,4 +142,4 @@ def constant_dequantize_source(graph: Graph, node: Node, types: frozenset[DType]
 
 
 def _is_const(node: Node) -> bool:
-    return node.op == CONST_OP and not node.meta.get("custom")
+    return node.op == CONST_OP and not tflite_keys.is_custom(node)

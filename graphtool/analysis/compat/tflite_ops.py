@@ -3,8 +3,8 @@
 select_tf_ops.json."""
 from __future__ import annotations
 
+from ... import rules
 from ...ir import Graph
-from . import rules
 from .report import ERROR, WARNING, CheckReport, Finding
 from .signature import OpSignature, operators
 

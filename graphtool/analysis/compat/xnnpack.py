@@ -3,8 +3,8 @@ xnnpack_delegate.cc). Anything it refuses stays on the reference CPU kernels, sp
 model into delegated and undelegated parts."""
 from __future__ import annotations
 
+from ... import rules
 from ...ir import Graph
-from . import rules
 from .report import ERROR, CheckReport, Finding
 from .signature import OpSignature, operators
 

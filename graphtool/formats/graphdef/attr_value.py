@@ -32,6 +32,11 @@ def attr_from_proto(value: pb.AttrValue, where: str, source: str | None = None) 
     return _scalar(kind, getattr(value, kind), where, source)
 
 
+def attr_from_bytes(data: bytes, where: str) -> Any:
+    """The attr value a serialized AttrValue (from any protobuf runtime's message) stands for."""
+    return attr_from_proto(pb.AttrValue.FromString(data), where)
+
+
 def _scalar(kind: str, item: Any, where: str, source: str | None = None) -> Any:
     if kind == "s":
         try:

@@ -9,6 +9,7 @@ from google.protobuf import text_format
 from ...errors import FormatError
 from ...ir import MISSING_OP, DType, Graph, Node, Ref, Tensor
 from ...ir.attrs import TensorShape
+from . import keys
 from ._proto import graphtool_graphdef_pb2 as pb
 from .attr_value import attr_from_proto
 
@@ -203,11 +204,11 @@ def read(data: bytes, text: bool = False, source: str | None = None) -> Graph:
     node_defs = list(message.node)
     del message.node[:]  # the rest (versions, library, debug info, unknown fields) is the header
     graph = Graph(format=FORMAT)
-    graph.meta["graphdef.header"] = message
-    graph.meta["graphdef.text"] = text
-    graph.meta["function_names"] = [f.signature.name for f in message.library.function]
+    graph.meta[keys.HEADER] = message
+    graph.meta[keys.TEXT] = text
+    graph.meta[keys.FUNCTION_NAMES] = [f.signature.name for f in message.library.function]
     if message.HasField("versions"):
-        graph.meta["versions"] = {"producer": message.versions.producer,
+        graph.meta[keys.VERSIONS] = {"producer": message.versions.producer,
                                   "min_consumer": message.versions.min_consumer}
 
     for index, node_def in enumerate(node_defs):
@@ -216,7 +217,7 @@ def read(data: bytes, text: bool = False, source: str | None = None) -> Graph:
             raise FormatError("node has no name", where=where)
         if node_def.name in graph:
             raise FormatError(f"duplicate node name {node_def.name!r}", where=where)
-        graph.add_node(_node_from_proto(node_def, where, source))
+        graph.add_node(node_from_proto(node_def, where, source))
 
     for index, node_def in enumerate(node_defs):
         where = f"node {index} ({node_def.name!r})"
@@ -251,13 +252,23 @@ def _split_inputs(node_def: pb.NodeDef, where: str) -> tuple[list[Ref], list[str
     return data_inputs, controls
 
 
-def _node_from_proto(node_def: pb.NodeDef, where: str, source: str | None = None) -> Node:
+def node_from_proto(node_def: pb.NodeDef, where: str, source: str | None = None) -> Node:
+    """The Node a NodeDef reads as (its inputs are edges: the caller connects them)."""
     attrs = {key: attr_from_proto(value, f"{where} attr {key!r}", source) for key, value in node_def.attr.items()}
     node = Node(node_def.name, node_def.op, attrs,
-                meta={"graphdef.node_def": node_def, "graphdef.attrs_read": dict(attrs),
-                      "device": node_def.device})
+                meta={keys.NODE_DEF: node_def, keys.ATTRS_READ: dict(attrs), keys.DEVICE: node_def.device})
     node.outputs = _known_outputs(node)
     return node
+
+
+def detached_copy(node_def: pb.NodeDef, name: str, where: str) -> Node:
+    """A Node read from a copy of `node_def` named `name`, with no inputs (a function body's
+    node being inlined: the caller connects them)."""
+    copy = pb.NodeDef()
+    copy.CopyFrom(node_def)
+    copy.name = name
+    del copy.input[:]
+    return node_from_proto(copy, where)
 
 
 def _known_outputs(node: Node) -> list[Tensor]:

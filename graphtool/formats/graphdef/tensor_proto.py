@@ -12,6 +12,7 @@ import numpy as np
 
 from ...errors import FormatError
 from ...ir import DType, Tensor
+from . import keys
 from ._proto import graphtool_graphdef_pb2 as pb
 
 # Which repeated field holds the values of each dtype when tensor_content is empty.
@@ -80,7 +81,7 @@ def tensor_from_proto(proto: pb.TensorProto, name: str, where: str, source: str 
         _check_sizes(proto, dtype, count, shape, where)
     # resource / variant handles have no numpy form: they stay a proto
     loader = None if dtype.numpy is None else (lambda: _decode_from(source, proto, dtype, shape, where))
-    return Tensor(name, dtype, shape, meta={"graphdef.tensor_proto": proto}, loader=loader)
+    return Tensor(name, dtype, shape, meta={keys.TENSOR_PROTO: proto}, loader=loader)
 
 
 def _decode_from(source: str | None, *args) -> np.ndarray:
@@ -115,7 +116,7 @@ def _check_sizes(proto: pb.TensorProto, dtype: DType, count: int, shape: tuple, 
 
 def is_unchanged(tensor: Tensor) -> bool:
     """True when `tensor` still holds exactly what its source TensorProto says."""
-    proto = tensor.meta.get("graphdef.tensor_proto")
+    proto = tensor.meta.get(keys.TENSOR_PROTO)
     if proto is None:
         return False
     if tensor.dtype is None or tensor.dtype.tf != proto.dtype or tensor.shape != shape_from_proto(proto.tensor_shape):
@@ -172,7 +173,7 @@ def tensor_to_proto(tensor: Tensor, out: pb.TensorProto) -> pb.TensorProto:
     """Encode `tensor` into `out`: the source proto when unchanged, else tensor_content
     (string_val for strings), as TensorFlow's own make_tensor_proto does."""
     if is_unchanged(tensor):
-        out.CopyFrom(tensor.meta["graphdef.tensor_proto"])
+        out.CopyFrom(tensor.meta[keys.TENSOR_PROTO])
         return out
     if tensor.dtype.tf is None or tensor.dtype.numpy is None:
         raise FormatError(f"{tensor.name}: cannot write a {tensor.dtype} tensor to a GraphDef")

@@ -4,8 +4,8 @@ from __future__ import annotations
 from google.protobuf import text_format
 
 from ...errors import FormatError
-
 from ...ir import MISSING_OP, Graph, Node, Tensor
+from . import keys
 from ._proto import graphtool_graphdef_pb2 as pb
 from .attr_value import attr_to_proto
 from .tensor_proto import is_unchanged
@@ -16,7 +16,7 @@ DEFAULT_PRODUCER = 1994
 
 def to_message(graph: Graph) -> pb.GraphDef:
     out = pb.GraphDef()
-    header = graph.meta.get("graphdef.header")
+    header = graph.meta.get(keys.HEADER)
     if header is not None:
         out.CopyFrom(header)
     else:
@@ -44,7 +44,7 @@ def _attrs(node: Node) -> dict:
 
 
 def _node_to_proto(graph: Graph, node: Node, out: pb.NodeDef) -> None:
-    original = node.meta.get("graphdef.node_def")
+    original = node.meta.get(keys.NODE_DEF)
     if original is not None:
         out.MergeFrom(original)  # keeps debug info, full type and fields graphtool does not know
     out.name = node.name
@@ -57,9 +57,9 @@ def _node_to_proto(graph: Graph, node: Node, out: pb.NodeDef) -> None:
     if list(out.input) != inputs:
         del out.input[:]
         out.input.extend(inputs)
-    out.device = node.meta.get("device", "") or ""
+    out.device = node.meta.get(keys.DEVICE, "") or ""
     attrs = _attrs(node)
-    read = node.meta.get("graphdef.attrs_read", {})
+    read = node.meta.get(keys.ATTRS_READ, {})
     for key in [k for k in out.attr if k not in attrs]:
         del out.attr[key]
     for key, value in attrs.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 from functools import cache
 
 from ...ir import CONST_OP, INPUT_OP, TENSOR_OP, TENSOR_SOURCE_OPS, VARIABLE_OP  # noqa: F401 (re-exported)
+from . import keys
 from .schema import load_schema
 
 CUSTOM = 32
@@ -52,7 +53,7 @@ def opcode_for(op: str, version: int) -> dict:
 
 def is_operator(node) -> bool:
     """True for nodes that are TFLite operators (a custom op may be named like a source op)."""
-    return node.op not in SOURCE_OPS or bool(node.meta.get("custom"))
+    return node.op not in SOURCE_OPS or bool(keys.is_custom(node))
 
 
 def is_subgraph_field(name: str) -> bool:

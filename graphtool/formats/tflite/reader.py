@@ -14,7 +14,7 @@ import numpy as np
 
 from ...errors import FormatError
 from ...ir import DType, Graph, Node, Quantization, Ref, Tensor
-from . import ops, tensor_data
+from . import keys, ops, tables, tensor_data
 from .flatbuf import Decoder
 from .schema import Schema, load_schema
 
@@ -39,7 +39,7 @@ class _Reader:
         for index, buffer in enumerate(self.buffers):
             offset, size = int(buffer.get("offset", 0)), int(buffer.get("size", 0))
             if offset > 1:  # stored after the flatbuffer (models over 2 GB)
-                buffer["graphtool.external"] = self._outside(offset, size, f"buffer {index}")
+                buffer[keys.EXTERNAL_DATA] = self._outside(offset, size, f"buffer {index}")
                 self.external = True
 
     def graph(self) -> Graph:
@@ -56,18 +56,18 @@ class _Reader:
         header = {k: v for k, v in self.model.items()
                   if k not in ("subgraphs", "buffers", "operator_codes", "signature_defs")}
         main.meta.update({
-            "tflite.header": header,
-            "tflite.buffers": self.buffers,
-            "tflite.operator_codes": self.opcodes,
-            "tflite.opcodes_in_use": sorted({int(od.get("opcode_index", 0)) for sg in subgraphs
-                                             for od in sg.get("operators") or []}),
-            "tflite.unknown": list(self.unknown),
-            "tflite.external": self.external,
-            "signature_defs": None if self.model.get("signature_defs") is None else
+            keys.HEADER: header,
+            keys.BUFFERS: self.buffers,
+            keys.OPERATOR_CODES: self.opcodes,
+            keys.OPCODES_IN_USE: sorted({int(od.get("opcode_index", 0)) for sg in subgraphs
+                                         for od in sg.get("operators") or []}),
+            keys.UNKNOWN: list(self.unknown),
+            keys.EXTERNAL: self.external,
+            keys.SIGNATURE_DEFS: None if self.model.get("signature_defs") is None else
             [self._signature(s, graphs, tensors) for s in self.model["signature_defs"]],
-            "metadata": {(m.get("name") or b"").decode("utf-8", "surrogateescape"): self._metadata(m)
-                         for m in self.model.get("metadata") or []},
-            "description": (self.model.get("description") or b"").decode("utf-8", "surrogateescape"),
+            keys.METADATA: {(m.get("name") or b"").decode("utf-8", "surrogateescape"): self._metadata(m)
+                            for m in self.model.get("metadata") or []},
+            keys.DESCRIPTION: (self.model.get("description") or b"").decode("utf-8", "surrogateescape"),
         })
         return main
 
@@ -85,14 +85,13 @@ class _Reader:
         shape = _shape(td)
         if shape is not None and len(shape) > MAX_RANK:
             raise FormatError(f"tensor has rank {len(shape)}; graphtool reads ranks up to {MAX_RANK}", where=where)
-        tensor = Tensor(name, dtype, shape, quantization=_quantization(td.get("quantization"), shape, where),
-                        meta={"tflite.table": td, "tflite.index": index})
-        if td.get("sparsity") is not None:
-            tensor.meta["sparsity"] = td["sparsity"]
-        tensor.meta["tflite.read"] = (tensor.name, tensor.dtype, tensor.shape, tensor.quantization)
+        quantization = _quantization(td.get("quantization"), shape, where)
         raw = self._buffer(td.get("buffer", 0), where)
-        if raw is not None:
-            tensor._loader = self._loader(raw, dtype, shape, td, where)
+        tensor = Tensor(name, dtype, shape, quantization=quantization, meta={keys.TABLE: td, keys.INDEX: index},
+                        loader=None if raw is None else self._loader(raw, dtype, shape, td, where))
+        if td.get("sparsity") is not None:
+            tensor.meta[keys.SPARSITY] = td["sparsity"]
+        keys.mark_described(tensor)
         return tensor
 
     def _loader(self, raw: np.ndarray, dtype: DType, shape: tuple | None, td: dict, where: str):
@@ -113,11 +112,7 @@ class _Reader:
     def _buffer(self, index: int, where: str) -> np.ndarray | None:
         if index >= len(self.buffers):
             raise FormatError(f"buffer index {index} out of range ({len(self.buffers)} buffers)", where=where)
-        buffer = self.buffers[index]
-        data = buffer.get("data")
-        if data is None or not data.size:
-            data = buffer.get("graphtool.external")
-        return data if data is not None and data.size else None
+        return tables.buffer_bytes(self.buffers[index])
 
     def _outside(self, offset: int, size: int, where: str) -> np.ndarray:
         """Bytes stored after the flatbuffer, checked against the file."""
@@ -157,7 +152,7 @@ class _Reader:
             if t in produced:
                 continue
             op = (ops.INPUT_OP if t in inputs else ops.CONST_OP if tensor.is_constant
-                  else ops.VARIABLE_OP if tensor.meta["tflite.table"].get("is_variable") else ops.TENSOR_OP)
+                  else ops.VARIABLE_OP if tensor.meta[keys.TABLE].get("is_variable") else ops.TENSOR_OP)
             name = names.take(tensor.name or f"tensor_{t}")
             graph.add_node(Node(name, op, outputs=[tensor]))
             produced[t] = Ref(name, 0)
@@ -182,7 +177,7 @@ class _Reader:
 
         graph.inputs = [source_names[t] for t in inputs]
         graph.outputs = [produced[int(t)] for t in sg.get("outputs", [])]
-        graph.meta["tflite.subgraph"] = {k: v for k, v in sg.items()
+        graph.meta[keys.SUBGRAPH] = {k: v for k, v in sg.items()
                                          if k not in ("tensors", "operators", "inputs", "outputs")}
 
     def _operator(self, od: dict, index: int, name: str, outputs: list[Tensor], tensors: list[Tensor],
@@ -193,20 +188,20 @@ class _Reader:
             raise FormatError(f"opcode index {opcode_index} out of range ({len(self.opcodes)} codes)", where=where)
         opcode = self.opcodes[opcode_index]
         node = Node(name, ops.op_name(opcode), outputs=outputs)
-        node.meta.update({"version": int(opcode.get("version", 1)), "custom": ops.is_custom(opcode),
-                          "tflite.opcode_index": opcode_index, "tflite.operator": od})
+        node.meta.update({keys.VERSION: int(opcode.get("version", 1)), keys.CUSTOM: ops.is_custom(opcode),
+                          keys.OPCODE_INDEX: opcode_index, keys.OPERATOR: od})
         if od.get("builtin_options") is not None:
             node.attrs = self._options(od["builtin_options"], graphs, where)
-            node.meta["tflite.options_type"] = self.schema.union_member("BuiltinOptions", od["builtin_options_type"])
+            node.meta[keys.OPTIONS_TYPE] = self.schema.union_member("BuiltinOptions", od["builtin_options_type"])
         if od.get("builtin_options_2") is not None:
             node.attrs["options_2"] = self._options(od["builtin_options_2"], graphs, where)
-            node.meta["tflite.options_2_type"] = self.schema.union_member("BuiltinOptions2",
+            node.meta[keys.OPTIONS_2_TYPE] = self.schema.union_member("BuiltinOptions2",
                                                                           od["builtin_options_2_type"])
         if od.get("intermediates") is not None:
-            node.meta["intermediates"] = [_at(tensors, int(t), where) for t in od["intermediates"]]
+            node.meta[keys.INTERMEDIATES] = [_at(tensors, int(t), where) for t in od["intermediates"]]
         size = int(od.get("large_custom_options_size", 0))
         if size:
-            node.meta["tflite.large_custom_options"] = self._outside(
+            node.meta[keys.LARGE_CUSTOM_OPTIONS] = self._outside(
                 int(od.get("large_custom_options_offset", 0)), size, f"{where} large custom options")
             self.external = True
         return node
@@ -232,7 +227,7 @@ class _Reader:
 
         return {"key": (sig.get("signature_key") or b"").decode("utf-8", "surrogateescape"),
                 "subgraph": graph, "inputs": entries("inputs"), "outputs": entries("outputs"),
-                "tflite.table": sig}
+                keys.TABLE: sig}
 
     def _metadata(self, entry: dict) -> bytes:
         index = int(entry.get("buffer", 0))

@@ -14,12 +14,13 @@ import numpy as np
 
 from ...errors import FormatError
 from ...ir import Graph, Node, Ref, Tensor
-from . import ops, tensor_data
+from . import keys, ops, tables, tensor_data
 from .flatbuf import Encoder
 from .schema import load_schema
 
 FLATBUFFER_LIMIT = 2**31 - 2**24  # leave room for tables under the 2 GB addressable limit
 EXTERNAL_ALIGN = 16
+LARGE_CUSTOM_OPTIONS_DATA = "graphtool.large_custom_options"  # an Operator's options stored after the flatbuffer
 
 
 def write(graph: Graph, allow_unknown: bool = False, external: bool | None = None) -> bytes:
@@ -31,7 +32,7 @@ def write(graph: Graph, allow_unknown: bool = False, external: bool | None = Non
 def write_parts(graph: Graph, allow_unknown: bool = False, external: bool | None = None) -> list:
     """The serialized model as consecutive byte chunks (views where possible), so large
     models reach the disk without being joined in memory first."""
-    unknown = graph.meta.get("tflite.unknown") or []
+    unknown = graph.meta.get(keys.UNKNOWN) or []
     if unknown and not allow_unknown:
         raise FormatError("the model has fields this schema does not know, which writing would drop: "
                           + "; ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
@@ -44,15 +45,15 @@ class _Writer:
         self.graph = graph
         self.graphs = [graph] + list(graph.subgraphs)
         self.schema = load_schema()
-        self.buffers: list[dict] = [dict(b) for b in graph.meta.get("tflite.buffers") or [{}]]
-        self.opcodes: list[dict] = list(graph.meta.get("tflite.operator_codes") or [])
+        self.buffers: list[dict] = [dict(b) for b in graph.meta.get(keys.BUFFERS) or [{}]]
+        self.opcodes: list[dict] = list(graph.meta.get(keys.OPERATOR_CODES) or [])
         self.replaces: dict[int, int] = {}  # added code -> the code its first operator was read with
         self.tensor_index: list[dict[int, int]] = []  # per subgraph: id(Tensor) -> index
         self.subgraphs = [self._subgraph(g, i) for i, g in enumerate(self.graphs)]
 
     # -- layout ----------------------------------------------------------------------------
     def parts(self, external: bool | None) -> list:
-        model = dict(self.graph.meta.get("tflite.header") or {"version": 3})
+        model = dict(self.graph.meta.get(keys.HEADER) or {"version": 3})
         model["operator_codes"] = self._compact_opcodes()
         model["subgraphs"] = self.subgraphs
         model["buffers"] = self.buffers
@@ -62,13 +63,13 @@ class _Writer:
         self._metadata(model)
         payload = sum(_data_size(b) for b in self.buffers)
         if external is None:
-            external = bool(self.graph.meta.get("tflite.external")) or payload > FLATBUFFER_LIMIT
+            external = bool(self.graph.meta.get(keys.EXTERNAL)) or payload > FLATBUFFER_LIMIT
         if not external:
             model["buffers"] = [_inline(b) for b in self.buffers]
-            tables = sum(len(sg["tensors"]) + len(sg["operators"]) for sg in self.subgraphs)
+            table_count = sum(len(sg["tensors"]) + len(sg["operators"]) for sg in self.subgraphs)
             # Room to spare costs nothing (the builder's memory is a lazily zeroed mapping);
             # running out costs a copy of everything built so far.
-            room = payload + payload // 8 + 1024 * tables + (1 << 24)
+            room = payload + payload // 8 + 1024 * table_count + (1 << 24)
             return Encoder(self.schema, room).finish(model, "Model")
         return self._external(model)
 
@@ -79,15 +80,15 @@ class _Writer:
         slots = []  # (table, offset field, size field, blob)
         model["buffers"] = []
         for buffer in self.buffers:
-            blob = _raw(buffer)
-            entry = {k: v for k, v in buffer.items() if k not in ("data", "graphtool.external")}
+            blob = tables.stored_data(buffer)
+            entry = {k: v for k, v in buffer.items() if k not in ("data", keys.EXTERNAL_DATA)}
             entry.update(offset=0, size=0)
             if blob is not None and blob.size:
                 slots.append((entry, "offset", "size", blob))
             model["buffers"].append(entry)
         for sg in self.subgraphs:
             for od in sg["operators"]:
-                blob = od.pop("graphtool.large_custom_options", None)
+                blob = od.pop(LARGE_CUSTOM_OPTIONS_DATA, None)
                 if blob is not None:
                     slots.append((od, "large_custom_options_offset", "large_custom_options_size", blob))
         for table, offset_key, size_key, blob in slots:
@@ -111,7 +112,7 @@ class _Writer:
         lookup = {id(t): i for i, t in enumerate(tensors)}
         self.tensor_index.append(lookup)
         users = self._buffer_users(tensors)
-        sg = dict(graph.meta.get("tflite.subgraph") or {})
+        sg = dict(graph.meta.get(keys.SUBGRAPH) or {})
         sg["tensors"] = [self._tensor(t, users) for t in tensors]
         sg["inputs"] = np.array([lookup[id(graph.node(n).outputs[0])] for n in graph.inputs], np.int32)
         sg["outputs"] = np.array([lookup[id(self._tensor_of(graph, r))] for r in graph.outputs], np.int32)
@@ -125,8 +126,8 @@ class _Writer:
         for node in graph:
             for tensor in node.outputs:
                 seen.setdefault(id(tensor), tensor)
-        original = sorted((t for t in seen.values() if "tflite.index" in t.meta), key=lambda t: t.meta["tflite.index"])
-        return original + [t for t in seen.values() if "tflite.index" not in t.meta]
+        original = sorted((t for t in seen.values() if keys.INDEX in t.meta), key=lambda t: t.meta[keys.INDEX])
+        return original + [t for t in seen.values() if keys.INDEX not in t.meta]
 
     def _tensor_of(self, graph: Graph, ref: Ref) -> Tensor:
         node = graph.node(ref.node)
@@ -139,15 +140,14 @@ class _Writer:
         for graph in self.graphs:
             for node in graph:
                 for t in node.outputs:
-                    b = t.meta.get("tflite.table", {}).get("buffer", 0)
+                    b = tables.buffer_of(t)
                     users[b] = users.get(b, 0) + 1
         return users
 
     def _tensor(self, tensor: Tensor, users: dict[int, int]) -> dict:
-        original = tensor.meta.get("tflite.table")
+        original = tensor.meta.get(keys.TABLE)
         table = dict(original or {})
-        if tensor.meta.get("tflite.read") != (tensor.name, tensor.dtype, tensor.shape, tensor.quantization) \
-                or original is None:
+        if original is None or not keys.described_as_read(tensor):
             self._describe(tensor, table)
         table["buffer"] = self._buffer_for(tensor, table.get("buffer", 0), users)
         return table
@@ -192,20 +192,20 @@ class _Writer:
 
     # -- operators -------------------------------------------------------------------------
     def _operator(self, graph: Graph, node: Node, lookup: dict[int, int]) -> dict:
-        od = dict(node.meta.get("tflite.operator") or {})
+        od = dict(node.meta.get(keys.OPERATOR) or {})
         od["opcode_index"] = self._opcode(node)
         od["inputs"] = np.array([-1 if ref is None else lookup[id(self._tensor_of(graph, ref))]
                                  for ref in graph.inputs_of(node.name)], np.int32)
         od["outputs"] = np.array([lookup[id(t)] for t in node.outputs], np.int32)
         attrs = dict(node.attrs)
         options_2 = attrs.pop("options_2", None)
-        self._options(od, "builtin_options", "BuiltinOptions", node.meta.get("tflite.options_type"), attrs, node)
-        self._options(od, "builtin_options_2", "BuiltinOptions2", node.meta.get("tflite.options_2_type"),
+        self._options(od, "builtin_options", "BuiltinOptions", node.meta.get(keys.OPTIONS_TYPE), attrs, node)
+        self._options(od, "builtin_options_2", "BuiltinOptions2", node.meta.get(keys.OPTIONS_2_TYPE),
                       options_2, node)
-        if "tflite.large_custom_options" in node.meta:
-            od["graphtool.large_custom_options"] = node.meta["tflite.large_custom_options"]
-        if "intermediates" in node.meta:
-            od["intermediates"] = np.array([lookup[id(t)] for t in node.meta["intermediates"]], np.int32)
+        if keys.LARGE_CUSTOM_OPTIONS in node.meta:
+            od[LARGE_CUSTOM_OPTIONS_DATA] = node.meta[keys.LARGE_CUSTOM_OPTIONS]
+        if keys.INTERMEDIATES in node.meta:
+            od["intermediates"] = np.array([lookup[id(t)] for t in node.meta[keys.INTERMEDIATES]], np.int32)
         return od
 
     def _options(self, od: dict, field: str, union: str, member: str | None, attrs: dict | None, node: Node) -> None:
@@ -235,8 +235,8 @@ class _Writer:
         with (else of another dropped code of that op), so operators keep their indices — and
         index 0, the default, the file need not store."""
         used = {od["opcode_index"] for sg in self.subgraphs for od in sg["operators"]}
-        was_used = set(self.graph.meta.get("tflite.opcodes_in_use", ()))
-        read = len(self.graph.meta.get("tflite.operator_codes") or [])
+        was_used = set(self.graph.meta.get(keys.OPCODES_IN_USE, ()))
+        read = len(self.graph.meta.get(keys.OPERATOR_CODES) or [])
         drop = {i for i in was_used if i not in used and i < read}
         if not drop:
             return self.opcodes
@@ -262,23 +262,20 @@ class _Writer:
         return [self.opcodes[i] for i in order]
 
     def _opcode(self, node: Node) -> int:
-        version = int(node.meta.get("version", 1))
-        index = node.meta.get("tflite.opcode_index")
-        if index is not None and index < len(self.opcodes) and _matches(self.opcodes[index], node.op, version):
-            return index
-        for i, opcode in enumerate(self.opcodes):
-            if _matches(opcode, node.op, version):
-                return i
-        self.opcodes.append(ops.opcode_for(node.op, version))
+        found = tables.code_for(self.opcodes, node)
+        if found is not None:
+            return found
+        self.opcodes.append(ops.opcode_for(node.op, keys.op_version(node)))
+        index = node.meta.get(keys.OPCODE_INDEX)
         if index is not None:
             self.replaces[len(self.opcodes) - 1] = index
         return len(self.opcodes) - 1
 
     # -- metadata --------------------------------------------------------------------------
     def _metadata(self, model: dict) -> None:
-        """Write graph.meta["metadata"] (name -> bytes) back: changed entries get their
+        """Write graph.meta[keys.METADATA] (name -> bytes) back: changed entries get their
         buffer rewritten, new ones are appended, removed ones dropped."""
-        wanted = self.graph.meta.get("metadata")
+        wanted = self.graph.meta.get(keys.METADATA)
         if wanted is None:
             return
         entries = []
@@ -288,7 +285,7 @@ class _Writer:
                 continue
             entry = dict(entry)
             index = int(entry.get("buffer", 0))
-            raw = _raw(self.buffers[index]) if index < len(self.buffers) else None
+            raw = tables.stored_data(self.buffers[index]) if index < len(self.buffers) else None
             if raw is None or raw.tobytes() != bytes(wanted[name]):
                 if 0 < index < len(self.buffers) and self._only_metadata_uses(index, model):
                     self.buffers[index] = {"data": np.frombuffer(bytes(wanted[name]), np.uint8)}
@@ -314,12 +311,12 @@ class _Writer:
 
     # -- signatures ------------------------------------------------------------------------
     def _signatures(self) -> list[dict] | None:
-        signatures = self.graph.meta.get("signature_defs")
+        signatures = self.graph.meta.get(keys.SIGNATURE_DEFS)
         if signatures is None:
             return None
         out = []
         for sig in signatures:
-            table = dict(sig.get("tflite.table") or {})
+            table = dict(sig.get(keys.TABLE) or {})
             index = next((i for i, g in enumerate(self.graphs) if g is sig["subgraph"]), None)
             if index is None:
                 raise FormatError(f"signature {sig['key']!r} names a subgraph that is not in the model")
@@ -338,24 +335,13 @@ class _Writer:
         return out
 
 
-def _matches(opcode: dict, op: str, version: int) -> bool:
-    return ops.op_name(opcode) == op and int(opcode.get("version", 1)) == version
-
-
-def _raw(buffer: dict) -> np.ndarray | None:
-    data = buffer.get("data")
-    if data is not None:
-        return data
-    return buffer.get("graphtool.external")
-
-
 def _data_size(buffer: dict) -> int:
-    raw = _raw(buffer)
+    raw = tables.stored_data(buffer)
     return 0 if raw is None else int(raw.size)
 
 
 def _inline(buffer: dict) -> dict:
-    raw = buffer.get("graphtool.external")
+    raw = buffer.get(keys.EXTERNAL_DATA)
     if raw is None:
         return buffer
     return {"data": raw}

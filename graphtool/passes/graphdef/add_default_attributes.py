@@ -4,8 +4,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ...formats.graphdef._proto import graphtool_graphdef_pb2 as pb
-from ...formats.graphdef.attr_value import attr_from_proto
+from ...formats import graphdef
 from ...ir import MISSING_OP, Graph
 from ..registry import Context, NoParams, PassError, PassResult, register
 
@@ -57,6 +56,6 @@ def _defaults(registry: Any, op: str) -> dict[str, Any] | None:
     defaults = {}
     for attr_def in op_def.attr:
         if attr_def.HasField("default_value"):
-            value = pb.AttrValue.FromString(attr_def.default_value.SerializeToString())
-            defaults[attr_def.name] = attr_from_proto(value, f"{op} default for {attr_def.name!r}")
+            defaults[attr_def.name] = graphdef.attr_from_bytes(attr_def.default_value.SerializeToString(),
+                                                               f"{op} default for {attr_def.name!r}")
     return defaults

@@ -1,11 +1,12 @@
 """backport_concatv2: ConcatV2 (axis last) becomes the older Concat (axis first)."""
 from __future__ import annotations
 
+from ...formats.graphdef import keys
 from ...ir import DType, Graph, Node, Ref, make_const
 from ...pattern import constant_value
-from ..registry import Context, NoParams, PassError, PassResult, register
 from ..helpers.fusion import rebuild, remove_dead
 from ..helpers.graphdef_nodes import protected
+from ..registry import Context, NoParams, PassError, PassResult, register
 
 
 @register("backport_concatv2", NoParams, formats=("graphdef",), guarantee="exact")
@@ -42,15 +43,15 @@ def backport_concatv2(graph: Graph, params: NoParams, context: Context) -> PassR
 
 def _int32_axis(graph: Graph, concat: Node, axis: Ref) -> tuple[Ref, int]:
     """An int32 version of an int64 axis: a Const when the axis is constant, else a Cast."""
-    device = concat.meta.get("device", "")
+    device = concat.meta.get(keys.DEVICE, "")
     found = constant_value(graph, axis)
     name = graph.unique_name(f"{concat.name}/concat_dim")
     if found is not None:
         node = make_const(name, found[1].astype("int32"), DType.INT32)
-        node.meta["device"] = device
+        node.meta[keys.DEVICE] = device
         graph.add_node(node)
         return Ref(name), 0
     cast = Node(name, "Cast", {"SrcT": DType.INT64, "DstT": DType.INT32, "Truncate": False},
-                meta={"device": device})
+                meta={keys.DEVICE: device})
     graph.add_node(cast, [axis])
     return Ref(name), 1

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...formats.graphdef import keys
 from ...ir import DType, Graph, Node, Ref, make_const
 from ...pattern import P, constant_value, find
-from ..registry import Context, NoParams, PassResult, register
-from ..helpers.fusion import Skips, attr, controls_of, is_nhwc, rebuild, remove_dead, unit_dilations
+from ..helpers.fusion import attr, controls_of, is_nhwc, rebuild, remove_dead, unit_dilations
 from ..helpers.graphdef_nodes import protected
+from ..helpers.skips import Skips
+from ..registry import Context, NoParams, PassResult, register
 
 PATTERN = P("BatchToSpaceND",
             P("Conv2D|DepthwiseConv2dNative",
@@ -31,7 +33,7 @@ def flatten_atrous_conv(graph: Graph, params: NoParams, context: Context) -> Pas
     is skipped (GTT sets SAME regardless). The inner conv must be NHWC, VALID, stride 1 and
     undilated. Float rounding: the same products are summed in another order."""
     keep = protected(graph, context.inputs + context.outputs)
-    skip = Skips("flatten_atrous_conv", context)
+    skip = Skips("flatten_atrous_conv", context.log)
     plans = []
     for match in find(graph, PATTERN):
         plan, reason = _plan(graph, match.nodes, match.refs, keep)
@@ -107,7 +109,7 @@ def _rewrite(graph: Graph, keep: set[str], conv: Node, s2b: Node, b2s: Node, inp
              leaves: list[str]) -> None:
     upsampled = make_const(graph.unique_name(f"{b2s.name}/upsampled_filter"), _upsample(filter_value, block),
                            filter_dtype)
-    upsampled.meta["device"] = conv.meta.get("device", "")
+    upsampled.meta[keys.DEVICE] = conv.meta.get(keys.DEVICE, "")
     graph.add_node(upsampled)
     attrs = {"T": conv.attrs["T"], "strides": attr(conv, "strides", (1, 1, 1, 1)), "padding": padding}
     for key in ("data_format", "use_cudnn_on_gpu"):
@@ -115,7 +117,7 @@ def _rewrite(graph: Graph, keep: set[str], conv: Node, s2b: Node, b2s: Node, inp
             attrs[key] = conv.attrs[key]
     controls = controls_of(graph, [conv.name, s2b.name])
     node = rebuild(graph, b2s.name, conv.op, attrs, [input_ref, upsampled.name], controls)
-    node.meta["device"] = conv.meta.get("device", "")
+    node.meta[keys.DEVICE] = conv.meta.get(keys.DEVICE, "")
     remove_dead(graph, leaves + [filter_ref.node], keep, always=[conv.name, s2b.name])
     if filter_ref.node not in graph:  # GTT gives the new filter the old one's name
         graph.rename_node(upsampled.name, filter_ref.node)

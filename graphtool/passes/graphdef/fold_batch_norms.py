@@ -1,15 +1,15 @@
 """fold_batch_norms: fold a batch norm written as Mul (and Add) into the weights before it."""
 from __future__ import annotations
 
-from collections import Counter
 from typing import Callable
 
 import numpy as np
 
 from ...ir import Graph, Node, Ref
-from ..registry import Context, NoParams, PassResult, register
 from ..helpers import batch_norm as bn
 from ..helpers.graphdef_nodes import protected
+from ..helpers.skips import Skip, Skips
+from ..registry import Context, NoParams, PassResult, register
 
 ADD_OPS = ("Add", "AddV2", "Sub", "BiasAdd")
 
@@ -36,28 +36,26 @@ def fold_batch_norms(graph: Graph, params: NoParams, context: Context) -> PassRe
     folds. Exact up to float rounding."""
     keep = protected(graph, context.inputs + context.outputs)
 
-    def find(graph: Graph, consts: bn.Constants, skipped: Counter) -> list[bn.Fold]:
+    def find(graph: Graph, consts: bn.Constants, skipped: Skips) -> list[bn.Fold]:
         folds: list[bn.Fold] = []
         claimed: set[str] = set()
         for node in list(graph):  # Mul + Add first, so the Mul of a pair is not folded alone
             if node.op in ADD_OPS:
-                _try(folds, skipped, context, node, lambda: _plan_pair(graph, node, consts, keep, claimed))
+                _try(folds, skipped, node, lambda: _plan_pair(graph, node, consts, keep, claimed))
         for node in list(graph):
             if node.op == "Mul" and node.name not in claimed and _mul_operands(graph, node, consts):
-                _try(folds, skipped, context, node, lambda: _plan_mul(graph, node, consts, keep))
+                _try(folds, skipped, node, lambda: _plan_mul(graph, node, consts, keep))
         return folds
 
-    stats = bn.run_rounds(graph, keep, find, context.log)
+    stats = bn.run_rounds(graph, keep, find, "fold_batch_norms", context.log)
     return PassResult(stats["folded"] > 0, stats)
 
 
-def _try(folds: list[bn.Fold], skipped: Counter, context: Context, node: Node,
-         plan: Callable[[], bn.Fold | None]) -> None:
+def _try(folds: list[bn.Fold], skipped: Skips, node: Node, plan: Callable[[], bn.Fold | None]) -> None:
     try:
         fold = plan()
-    except bn.Skip as skip:
-        skipped[skip.reason] += 1
-        context.log.debug("fold_batch_norms: %s not folded: %s", node.name, skip)
+    except Skip as skip:
+        skipped.add(node.name, skip)
         return
     if fold is not None:
         folds.append(fold)
@@ -104,7 +102,7 @@ def _plan_pair(graph: Graph, root: Node, consts: bn.Constants, keep: set[str],
             offset_vector = bn.per_channel(offset, prod.rank, prod.axis, prod.channels)
         scale_vector = bn.per_channel(scale, prod.rank, prod.axis, prod.channels)
         if scale_vector is None or offset_vector is None:
-            raise bn.Skip(bn.NOT_PER_CHANNEL, f"{mul.name} scale {np.shape(scale)}, "
+            raise Skip(bn.NOT_PER_CHANNEL, f"{mul.name} scale {np.shape(scale)}, "
                                               f"{root.name} offset {np.shape(offset)}")
         return bn.Fold(root, prod, scale_vector, offset_vector, also_remove=[mul])
     return None
@@ -115,5 +113,5 @@ def _plan_mul(graph: Graph, mul: Node, consts: bn.Constants, keep: set[str]) -> 
     prod = bn.producer(graph, prod_ref, consts, mul.name, keep)
     scale_vector = bn.per_channel(scale, prod.rank, prod.axis, prod.channels)
     if scale_vector is None:
-        raise bn.Skip(bn.NOT_PER_CHANNEL, f"{mul.name} scale {np.shape(scale)}")
+        raise Skip(bn.NOT_PER_CHANNEL, f"{mul.name} scale {np.shape(scale)}")
     return bn.Fold(mul, prod, scale_vector, None)

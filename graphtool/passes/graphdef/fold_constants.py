@@ -5,13 +5,24 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
-import networkx as nx
-
-from ...ir import BACK_EDGE_OPS, CONST_OP, Graph, Node, Ref, Tensor, make_const
+from ...errors import GraphError
+from ...formats.graphdef import keys
+from ...ir import CONST_OP, Graph, Node, Ref, Tensor, make_const
+from ..helpers.folding import (
+    KERNELS,
+    EvalError,
+    TensorFlowEvaluator,
+    Unsupported,
+    Value,
+    fully_known,
+    rank_value,
+    shape_value,
+    size_value,
+    static_shape,
+)
+from ..helpers.graphdef_nodes import protected
+from ..helpers.skips import Skips
 from ..registry import Context, PassError, PassResult, register
-from ..helpers.folding import (KERNELS, EvalError, TensorFlowEvaluator, Unsupported, Value, fully_known, rank_value,
-                       shape_value, size_value, static_shape)
-from ..helpers.graphdef_nodes import forget_source, protected
 
 # Never folded, whatever their inputs: control flow, values a user may feed, transfers.
 CONTROL_FLOW = frozenset({"Switch", "RefSwitch", "Merge", "RefMerge", "Enter", "RefEnter", "Exit", "RefExit",
@@ -82,7 +93,7 @@ def fold_constants(graph: Graph, params: Params, context: Context) -> PassResult
         "by_tensorflow": sum(f.by_tensorflow for f in plan),
         "removed": removed,
         "output_shapes_cleared": cleared,
-        "skipped": dict(sorted(planner.skipped.items())),
+        "skipped": planner.skipped.stats(),
     }
     return PassResult(bool(plan or removed or cleared), stats)
 
@@ -96,7 +107,7 @@ class _Planner:
         self.exclude_op, self.exclude_node = frozenset(params.exclude_op), frozenset(params.exclude_node)
         self.values: dict[Ref, Value | Tensor] = {}  # a Const's Tensor until a kernel needs its data
         self.controls: dict[str, set[str]] = {}  # constant node -> control inputs its value carries
-        self.skipped: Counter[str] = Counter()
+        self.skipped = Skips("fold_constants", self.log)
         self.plan: list[Folded] = []
         self._tensorflow: TensorFlowEvaluator | None = None
 
@@ -146,8 +157,7 @@ class _Planner:
                     self._fold(node, refs, shape is not None, values, by_tensorflow)
                     return
                 reason, detail = "too_big", f"{_nbytes(too_big[0])} bytes"
-        self.skipped[reason] += 1
-        self.log.debug("fold_constants: not folding %r (%s) %s: %s", node.name, node.op, reason, detail)
+        self.skipped(f"{node.name} ({node.op})", reason, detail)
 
     def _measured_shape(self, node: Node, refs: list[Ref]) -> tuple | None:
         """For Shape/Size/Rank of a computed tensor: its static shape when known well enough
@@ -225,10 +235,9 @@ class _Planner:
 
 def _dataflow_order(graph: Graph) -> list[str]:
     """Producers before consumers (loop back edges ignored), without reordering the graph."""
-    forward = nx.subgraph_view(graph.nx, filter_edge=lambda u, v, k: graph.node(u).op not in BACK_EDGE_OPS)
     try:
-        return list(nx.topological_sort(forward))
-    except nx.NetworkXUnfeasible:
+        return graph.topological_order()
+    except GraphError:
         raise PassError("fold_constants: the graph has a cycle") from None
 
 
@@ -241,7 +250,7 @@ def _nbytes(value: Value) -> int:
 def _rewrite(graph: Graph, plan: list[Folded], keep: set[str]) -> int:
     """Turn planned nodes into Consts, then remove the constants left unused. Returns how
     many nodes were removed."""
-    position = {name: i for i, name in enumerate(graph.nx)}
+    position = {node.name: i for i, node in enumerate(graph)}
     stays = keep | _colocation_targets(graph)
     left_behind: list[str] = []
     removed = 0
@@ -273,14 +282,14 @@ def _make_const_in_place(graph: Graph, name: str, value: Value, controls: list[s
     graph.set_control_inputs(name, controls)
     const = make_const(name, value.array, value.dtype)
     node.op, node.attrs, node.outputs = const.op, const.attrs, const.outputs
-    forget_source(node)
+    keys.forget_source(node)
 
 
 def _new_const(graph: Graph, name: str, port: int, value: Value, controls: list[str]) -> str:
     """A Const for one output of a multi-output node, named after it (TF-style __cf__)."""
     fresh = graph.unique_name(f"{name}__cf__{port}")
     const = make_const(fresh, value.array, value.dtype)
-    const.meta["device"] = graph.node(name).meta.get("device", "")
+    const.meta[keys.DEVICE] = graph.node(name).meta.get(keys.DEVICE, "")
     graph.add_node(const, control_inputs=controls)
     return fresh
 

@@ -1,14 +1,13 @@
 """fold_old_batch_norms: fold batch-norm ops into the conv or matmul weights before them."""
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 
 from ...ir import Graph, Node, Ref
-from ..registry import Context, NoParams, PassResult, register
 from ..helpers import batch_norm as bn
 from ..helpers.graphdef_nodes import protected
+from ..helpers.skips import Skip, Skips
+from ..registry import Context, NoParams, PassResult, register
 
 FUSED_OPS = ("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
 GLOBAL_OP = "BatchNormWithGlobalNormalization"
@@ -45,48 +44,47 @@ def fold_old_batch_norms(graph: Graph, params: NoParams, context: Context) -> Pa
     keep = protected(graph, context.inputs + context.outputs)
     declared = [Ref.parse(name) for name in context.outputs] + list(graph.outputs)
 
-    def find(graph: Graph, consts: bn.Constants, skipped: Counter) -> list[bn.Fold]:
+    def find(graph: Graph, consts: bn.Constants, skipped: Skips) -> list[bn.Fold]:
         folds = []
         for node in graph:
             if node.op not in FUSED_OPS and node.op != GLOBAL_OP:
                 continue
             try:
                 folds.append(_plan(graph, node, consts, keep, declared))
-            except bn.Skip as skip:
-                skipped[skip.reason] += 1
-                context.log.debug("fold_old_batch_norms: %s not folded: %s", node.name, skip)
+            except Skip as skip:
+                skipped.add(node.name, skip)
         return folds
 
-    stats = bn.run_rounds(graph, keep, find, context.log)
+    stats = bn.run_rounds(graph, keep, find, "fold_old_batch_norms", context.log)
     return PassResult(stats["folded"] > 0, stats)
 
 
 def _plan(graph: Graph, node: Node, consts: bn.Constants, keep: set[str], declared: list[Ref]) -> bn.Fold:
     if node.op in FUSED_OPS:
         if node.attrs.get("is_training", True):
-            raise bn.Skip(TRAINING)
+            raise Skip(TRAINING)
         layout = node.attrs.get("data_format", "NHWC")
         epsilon = float(node.attrs.get("epsilon", 1e-4))
     else:
         layout = "NHWC"
         epsilon = float(node.attrs.get("variance_epsilon", 0.0))
     if layout not in ("NHWC", "NCHW"):
-        raise bn.Skip(LAYOUT, f"{node.name} is {layout}")
-    if (any(port != 0 for _, _, port in graph.nx.out_edges(node.name, data="port") if port >= 0)
+        raise Skip(LAYOUT, f"{node.name} is {layout}")
+    if (graph.used_ports(node.name) - {0}
             or any(ref.node == node.name and ref.port != 0 for ref in declared)):
-        raise bn.Skip(OTHER_OUTPUTS, node.name)
+        raise Skip(OTHER_OUTPUTS, node.name)
     inputs = graph.inputs_of(node.name)
     if len(inputs) != 5 or inputs[0] is None:
-        raise bn.Skip(NOT_CONSTANT, f"{node.name} has {len(inputs)} inputs")
+        raise Skip(NOT_CONSTANT, f"{node.name} has {len(inputs)} inputs")
     values = [consts.value(ref) for ref in inputs[1:]]
     if any(v is None for v in values):
-        raise bn.Skip(NOT_CONSTANT, node.name)
+        raise Skip(NOT_CONSTANT, node.name)
     prod = bn.producer(graph, inputs[0], consts, node.name, keep)
     if prod.rank != 4 or prod.axis != (1 if layout == "NCHW" else 3):
-        raise bn.Skip(bn.LAYOUT, f"{node.name} is {layout}, its input has channels on axis {prod.axis}")
+        raise Skip(bn.LAYOUT, f"{node.name} is {layout}, its input has channels on axis {prod.axis}")
     vectors = [bn.per_channel(v, 1, 0, prod.channels) for v in values]
     if any(v is None for v in vectors):
-        raise bn.Skip(bn.NOT_PER_CHANNEL, f"{node.name} parameters are not {prod.channels} per-channel values")
+        raise Skip(bn.NOT_PER_CHANNEL, f"{node.name} parameters are not {prod.channels} per-channel values")
     if node.op in FUSED_OPS:
         gamma, beta, mean, variance = vectors
         scale = gamma / np.sqrt(variance + epsilon)

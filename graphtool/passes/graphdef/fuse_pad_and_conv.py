@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from ...ir import Graph
-from ..registry import Context, NoParams, PassResult, register
 from ..helpers.fusion import fuse_conv
+from ..registry import Context, NoParams, PassResult, register
 
 
 @register("fuse_pad_and_conv", NoParams, formats=("graphdef",), guarantee="float rounding")

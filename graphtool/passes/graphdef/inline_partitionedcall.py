@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...formats.graphdef._proto import graphtool_graphdef_pb2 as pb
-from ...formats.graphdef.reader import _node_from_proto
+from ...formats import graphdef
+from ...formats.graphdef import keys
 from ...ir import Graph, Node, Ref
 from ...ir.attrs import AttrPlaceholder, FuncAttr
-from ..registry import Context, NoParams, PassError, PassResult, register
 from ..helpers.graphdef_nodes import protected
+from ..registry import Context, NoParams, PassError, PassResult, register
 
 CALL_OPS = ("PartitionedCall", "StatefulPartitionedCall")
 MAX_DEPTH = 32  # rounds of nested inlining before a call chain is taken as recursion
@@ -67,7 +67,7 @@ def inline_partitionedcall(graph: Graph, params: NoParams, context: Context) -> 
     if not calls_exist:
         return PassResult(False, {"inlined": 0})
     keep = protected(graph, context.inputs + context.outputs)
-    header = graph.meta.get("graphdef.header")
+    header = graph.meta.get(keys.HEADER)
     functions = {f.signature.name: f for f in header.library.function} if header is not None else {}
     inlined: list[str] = []
     for depth in range(MAX_DEPTH + 1):
@@ -83,7 +83,7 @@ def inline_partitionedcall(graph: Graph, params: NoParams, context: Context) -> 
     return PassResult(True, {"inlined": len(inlined), "functions": sorted(set(inlined))})
 
 
-def _inline(graph: Graph, call: Node, functions: dict[str, pb.FunctionDef], keep: set[str]) -> str:
+def _inline(graph: Graph, call: Node, functions: dict[str, graphdef.FunctionDef], keep: set[str]) -> str:
     where = f"inline_partitionedcall: {call.name!r}"
     func = call.attrs.get("f")
     if not isinstance(func, FuncAttr):
@@ -114,7 +114,7 @@ def _inline(graph: Graph, call: Node, functions: dict[str, pb.FunctionDef], keep
         raise PassError(f"{where}: function {func.name!r} returns nothing for {', '.join(missing)}")
     rets = [body.tensor(fdef.ret[arg.name]) for arg in signature.output_arg]
     control_rets = [body.name(n) for _, n in sorted(fdef.control_ret.items())]
-    used_ports = {port for _, _, port in graph.nx.out_edges(call.name, data="port") if port >= 0}
+    used_ports = graph.used_ports(call.name)
     if any(port >= len(rets) for port in used_ports):
         raise PassError(f"{where}: an output port is used that function {func.name!r} does not return")
     for port, ret in enumerate(rets):
@@ -134,7 +134,7 @@ def _inline(graph: Graph, call: Node, functions: dict[str, pb.FunctionDef], keep
 def _stand_in(call: Node, rets: list[Ref]) -> Node:
     """A node with the call's name and outputs, for a call that is a declared input/output."""
     types = tuple(call.attrs.get("Tout", ()))
-    device = {"device": call.meta.get("device", "")}
+    device = {"device": call.meta.get(keys.DEVICE, "")}
     if len(rets) == 1:
         return Node(call.name, "Identity", {"T": types[0]} if types else {}, meta=device)
     if not rets:
@@ -146,7 +146,7 @@ class _Body:
     """Translates one function body's names into the graph's: `<call>/<node>` for body nodes,
     the call's input for an arg, and "node:output_arg:index" into a port."""
 
-    def __init__(self, prefix: str, func: FuncAttr, fdef: pb.FunctionDef, args: dict[str, Ref]):
+    def __init__(self, prefix: str, func: FuncAttr, fdef: graphdef.FunctionDef, args: dict[str, Ref]):
         self.prefix, self.func, self.args = prefix, func, args
         self.ops = {n.name: n.op for n in fdef.node_def}
         self.out_args: dict[str, set[str]] = {}  # node -> output arg names the body refers to
@@ -159,16 +159,12 @@ class _Body:
     def name(self, body_name: str) -> str:
         return f"{self.prefix}/{body_name}"
 
-    def node(self, node_def: pb.NodeDef, graph: Graph) -> Node:
+    def node(self, node_def: graphdef.NodeDef, graph: Graph) -> Node:
         name = self.name(node_def.name)
         if name in graph:
             raise PassError(f"inline_partitionedcall: inlining {self.prefix!r} would add {name!r}, "
                             "which already exists")
-        copy = pb.NodeDef()
-        copy.CopyFrom(node_def)
-        copy.name = name
-        del copy.input[:]
-        node = _node_from_proto(copy, f"function {self.func.name!r} node {node_def.name!r}")
+        node = graphdef.detached_copy(node_def, name, f"function {self.func.name!r} node {node_def.name!r}")
         node.attrs = {key: self._attr(value, key, name) for key, value in node.attrs.items()}
         return node
 
@@ -180,7 +176,7 @@ class _Body:
                             f"{value.name!r}, which {self.prefix!r} does not set")
         return self.func.attrs[value.name]
 
-    def inputs(self, node_def: pb.NodeDef) -> tuple[list[Ref], list[str], bool]:
+    def inputs(self, node_def: graphdef.NodeDef) -> tuple[list[Ref], list[str], bool]:
         """Data inputs, control inputs, and whether any input comes from another body node."""
         data: list[Ref] = []
         controls: list[str] = []

@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...errors import GraphtoolError
+from ...formats.graphdef import keys
 from ...ir import DType, Graph, Node, Ref, Tensor, make_const
-from ..registry import Context, PassError, PassResult, register
 from ..helpers import fake_quant as fq
 from ..helpers.graphdef_nodes import protected
+from ..registry import Context, PassError, PassResult, register
 
 ZIP_MAGIC = b"PK\x03\x04"
 MAX_LISTED = 5
@@ -78,7 +79,7 @@ def insert_fake_quant(graph: Graph, params: Params, context: Context) -> PassRes
                         f"({', '.join(batch_norms[:MAX_LISTED])}{', …' if len(batch_norms) > MAX_LISTED else ''}): "
                         "run fold_old_batch_norms and fold_batch_norms first")
     keep = protected(graph, context.inputs + context.outputs)
-    plan = fq.plan(graph, params.per_channel, params.activations, keep)
+    plan = fq.plan(graph, params.per_channel, params.activations, keep, context.log)
     ranges = _ranges(graph, plan, params, context) if plan.calibrated else {}
     declared = {Ref.parse(name).node for name in context.outputs} | {r.node for r in graph.outputs if r.port == 0}
 
@@ -99,7 +100,7 @@ def insert_fake_quant(graph: Graph, params: Params, context: Context) -> PassRes
         "weights_per_tensor": sum(not p.per_channel for p in plan.weights),
         "activations": len(plan.calibrated),
         "fixed_range": len(plan.activations) - len(plan.calibrated),
-        "skipped": dict(sorted(plan.skipped.items())),
+        "skipped": plan.skipped.stats(),
         "left_float": dict(sorted(plan.left_float.items())),
         "input_ranges": input_ranges,
         "quantized_input_stats": {name: list(fq.input_stats(low, high))
@@ -173,7 +174,7 @@ def _listed(refs: list[Ref]) -> str:
 def _quantize_weights(graph: Graph, point: fq.WeightPoint, params: Params) -> None:
     conv = point.consumer
     base = f"{conv.name}/weights_fake_quant"
-    device = conv.meta.get("device", "")
+    device = conv.meta.get(keys.DEVICE, "")
     data = point.data
     if not point.per_channel:
         low, high = fq.weight_ranges(data, None)
@@ -193,7 +194,7 @@ def _quantize_weights(graph: Graph, point: fq.WeightPoint, params: Params) -> No
 def _quantize_activation(graph: Graph, point: fq.ActivationPoint, low: float, high: float, num_bits: int,
                          rename: bool) -> None:
     producer = graph.node(point.ref.node)
-    device = producer.meta.get("device", "")
+    device = producer.meta.get(keys.DEVICE, "")
     uses = graph.consumers(point.ref)
     if rename:  # a declared output: the fake-quant takes the name its readers know
         outputs = list(graph.outputs)
@@ -232,5 +233,5 @@ def _reshape(graph: Graph, name: str, source: Ref, shape: tuple, device: str) ->
 
 def _add(graph: Graph, node: Node, device: str, inputs: list | None = None) -> Node:
     if device:
-        node.meta["device"] = device
+        node.meta[keys.DEVICE] = device
     return graph.add_node(node, inputs=inputs or [])

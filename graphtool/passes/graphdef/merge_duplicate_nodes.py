@@ -6,10 +6,11 @@ from typing import Any, Hashable
 
 import numpy as np
 
+from ...formats.graphdef import keys
 from ...ir import MISSING_OP, Graph, Node, Ref, Tensor
 from ...ir.attrs import FuncAttr
-from ..registry import Context, NoParams, PassResult, register
 from ..helpers.graphdef_nodes import protected
+from ..registry import Context, NoParams, PassResult, register
 
 # TensorFlow marks ops stateful in its op registry, which graphtool does not import. These
 # name rules cover every op TF 2.21 registers as stateful (tests check this against the
@@ -91,7 +92,7 @@ def _key(graph: Graph, node: Node) -> Hashable:
     attrs = dict(node.attrs)
     if node.op == "Const" and node.outputs and node.outputs[0].is_constant:  # what the writer writes
         attrs["value"], attrs["dtype"] = node.outputs[0], node.outputs[0].dtype
-    return (node.op, node.meta.get("device", "") or "", tuple(graph.inputs_of(node.name)),
+    return (node.op, node.meta.get(keys.DEVICE, "") or "", tuple(graph.inputs_of(node.name)),
             frozenset(graph.control_inputs_of(node.name)),
             tuple(sorted((key, _canonical(value)) for key, value in attrs.items())))
 
@@ -121,7 +122,7 @@ def _canonical(value: Any) -> Hashable:
 
 
 def _merge(graph: Graph, duplicate: str, survivor: str) -> None:
-    ports = sorted({port for _, _, port in graph.nx.out_edges(duplicate, data="port") if port >= 0})
+    ports = sorted(graph.used_ports(duplicate))
     for port in ports:
         graph.replace_uses(Ref(duplicate, port), Ref(survivor, port))
     for consumer in graph.control_consumers(duplicate):

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from ...ir import Graph
-from ..registry import Context, NoParams, PassResult, register
 from ..helpers.graphdef_nodes import protected
+from ..registry import Context, NoParams, PassResult, register
 
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 

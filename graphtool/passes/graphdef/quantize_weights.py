@@ -7,15 +7,16 @@ so a TFLite implementation can be added next to `_quantize_graphdef`.
 """
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 
+from ...formats.graphdef import keys
 from ...ir import DType, Graph, Node, Tensor, make_const
+from ..helpers.graphdef_nodes import float32_consts
+from ..helpers.skips import Skips
 from ..registry import Context, PassError, PassResult, register
-from ..helpers.graphdef_nodes import float32_consts, forget_source
 
 # Ops whose output is their input: weights often reach a Conv2D through a ReadVariableOp Identity.
 PASS_THROUGH_OPS = frozenset({"Identity"})
@@ -76,14 +77,14 @@ def quantize_weights(graph: Graph, params: Params, context: Context) -> PassResu
 
 def _quantize_graphdef(graph: Graph, params: Params, context: Context) -> PassResult:
     plan: list[tuple[Node, np.ndarray]] = []
-    skipped: Counter[str] = Counter()
+    skipped = Skips("quantize_weights", context.log)
     for node, data in float32_consts(graph, skipped):
         if data.size < params.minimum_size:
-            skipped["below minimum_size"] += 1
+            skipped(node.name, "below minimum_size")
         elif data.size == 0:
-            skipped["empty"] += 1
+            skipped(node.name, "empty")
         elif not np.isfinite(data).all():
-            skipped["non-finite"] += 1
+            skipped(node.name, "non-finite")
             context.log.info("quantize_weights: %s holds NaN or infinity, left as is", node.name)
         else:
             plan.append((node, data))
@@ -98,7 +99,7 @@ def _quantize_graphdef(graph: Graph, params: Params, context: Context) -> PassRe
             _to_quint8_dequantize(graph, node, data)
     if plan:
         graph.toposort()
-    stats: dict = {"quantized": len(plan), "skipped": dict(sorted(skipped.items()))}
+    stats: dict = {"quantized": len(plan), "skipped": skipped.stats()}
     if params.per_channel:
         stats.update(per_channel=per_channel, per_tensor=len(plan) - per_channel)
     return PassResult(bool(plan), stats)
@@ -106,7 +107,7 @@ def _quantize_graphdef(graph: Graph, params: Params, context: Context) -> PassRe
 
 def _to_quint8_dequantize(graph: Graph, node: Node, data: np.ndarray) -> None:
     quantized, low, high = min_first_quint8(data)
-    device = node.meta.get("device", "")
+    device = node.meta.get(keys.DEVICE, "")
     const = _add(graph, make_const(graph.unique_name(node.name + "_quantized_const"), quantized, DType.QUINT8), device)
     low_node = _add(graph, make_const(graph.unique_name(node.name + "_quantized_min"), np.float32(low)), device)
     high_node = _add(graph, make_const(graph.unique_name(node.name + "_quantized_max"), np.float32(high)), device)
@@ -115,7 +116,7 @@ def _to_quint8_dequantize(graph: Graph, node: Node, data: np.ndarray) -> None:
 
 def _to_int8_cast_mul(graph: Graph, node: Node, data: np.ndarray, axes: tuple[int, ...] | None) -> None:
     quantized, scale = symmetric_int8(data, axes)
-    device = node.meta.get("device", "")
+    device = node.meta.get(keys.DEVICE, "")
     const = _add(graph, make_const(graph.unique_name(node.name + "_quantized_const"), quantized, DType.INT8), device)
     cast_name = graph.unique_name(node.name + "_quantized_cast")
     cast = Node(cast_name, "Cast", {"SrcT": DType.INT8, "DstT": DType.FLOAT32, "Truncate": False},
@@ -190,7 +191,7 @@ def _round_half_away(values: np.ndarray) -> np.ndarray:
 
 def _add(graph: Graph, node: Node, device: str, inputs: Sequence[Node] = ()) -> Node:
     if device:
-        node.meta["device"] = device
+        node.meta[keys.DEVICE] = device
     return graph.add_node(node, inputs=inputs)
 
 
@@ -200,7 +201,7 @@ def _become(graph: Graph, node: Node, op: str, attrs: dict, inputs: list[Node]) 
     shape = node.outputs[0].shape
     node.op, node.attrs = op, attrs
     node.outputs = [Tensor(node.name, DType.FLOAT32, shape)]
-    forget_source(node)
+    keys.forget_source(node)
     graph.set_inputs(node.name, inputs)
 
 

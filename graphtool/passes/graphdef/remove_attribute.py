@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ...ir import Graph
-from ..registry import Context, PassResult, register
 from ..helpers.graphdef_nodes import nodes_with_attr
+from ..registry import Context, PassResult, register
 
 
 @dataclass(frozen=True)

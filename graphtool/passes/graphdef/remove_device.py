@@ -1,6 +1,7 @@
 """remove_device: clear every node's device."""
 from __future__ import annotations
 
+from ...formats.graphdef import keys
 from ...ir import Graph
 from ..registry import Context, NoParams, PassResult, register
 
@@ -10,7 +11,7 @@ def remove_device(graph: Graph, params: NoParams, context: Context) -> PassResul
     """Clear the device of every node, so the runtime places them."""
     count = 0
     for node in graph:
-        if node.meta.get("device"):
-            node.meta["device"] = ""
+        if node.meta.get(keys.DEVICE):
+            node.meta[keys.DEVICE] = ""
             count += 1
     return PassResult(count > 0, {"cleared": count})

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ...ir import Graph
-from ..registry import Context, PassResult, register
 from ..helpers.graphdef_nodes import protected
+from ..registry import Context, PassResult, register
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ def remove_nodes(graph: Graph, params: Params, context: Context) -> PassResult:
             inputs = graph.inputs_of(node.name)
             if not 1 <= len(inputs) <= params.max_inputs or inputs[0] is None:
                 continue
-            if any(port != 0 for _, _, port in graph.nx.out_edges(node.name, data="port") if port >= 0):
+            if graph.used_ports(node.name) - {0}:
                 continue
             source = inputs[0]
             graph.replace_uses(node.name, source)

@@ -1,14 +1,14 @@
 """round_weights: snap large float constants to a few levels so the file compresses well."""
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ...ir import Graph
-from ..registry import Context, PassError, PassResult, register
 from ..helpers.graphdef_nodes import float32_consts
+from ..helpers.skips import Skips
+from ..registry import Context, PassError, PassResult, register
 
 
 @dataclass(frozen=True)
@@ -39,19 +39,19 @@ def round_weights(graph: Graph, params: Params, context: Context) -> PassResult:
     if params.minimum_size < 0:
         raise PassError(f"round_weights: minimum_size must be >= 0, got {params.minimum_size}")
     rounded = 0
-    skipped: Counter[str] = Counter()
+    skipped = Skips("round_weights", context.log)
     for node, data in float32_consts(graph):
         if data.size < params.minimum_size or data.size == 0:
-            skipped["below minimum_size"] += 1
+            skipped(node.name, "below minimum_size")
         elif not np.isfinite(data).all():
-            skipped["non-finite"] += 1
+            skipped(node.name, "non-finite")
             context.log.info("round_weights: %s holds NaN or infinity, left as is", node.name)
         elif data.min() == data.max():
-            skipped["single value"] += 1
+            skipped(node.name, "single value")
         else:
             node.outputs[0].data = round_to_levels(data, params.num_steps)
             rounded += 1
-    return PassResult(rounded > 0, {"rounded": rounded, "skipped": dict(sorted(skipped.items()))})
+    return PassResult(rounded > 0, {"rounded": rounded, "skipped": skipped.stats()})
 
 
 def round_to_levels(data: np.ndarray, num_steps: int) -> np.ndarray:

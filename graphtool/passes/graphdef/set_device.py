@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ...formats.graphdef import keys
 from ...ir import Graph
 from ..registry import Context, PassResult, register
 
@@ -18,9 +19,9 @@ def set_device(graph: Graph, params: Params, context: Context) -> PassResult:
     """Set the device of every node (or only of nodes without one, with if_default)."""
     count = 0
     for node in graph:
-        if params.if_default and node.meta.get("device"):
+        if params.if_default and node.meta.get(keys.DEVICE):
             continue
-        if node.meta.get("device", "") != params.device:
-            node.meta["device"] = params.device
+        if node.meta.get(keys.DEVICE, "") != params.device:
+            node.meta[keys.DEVICE] = params.device
             count += 1
     return PassResult(count > 0, {"set": count})

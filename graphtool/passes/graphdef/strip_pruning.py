@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import networkx as nx
 import numpy as np
 
 from ...formats import savedmodel
@@ -121,7 +120,7 @@ def _mask_update(graph: Graph, handle: str, variable: savedmodel.VariableValue, 
                             f"{', '.join(sorted(users - {only_user}))}")
     later = [r for r in reads if r != update_read]
     for read in later:
-        if assign not in nx.ancestors(graph.nx, read):
+        if assign not in graph.ancestors(read):
             raise PassError(f"strip_pruning: {read!r} reads {name!r} without waiting for its mask update "
                             f"{assign!r}")
     masked = np.multiply(variable.value, mask_value.astype(variable.value.dtype)).astype(variable.value.dtype)

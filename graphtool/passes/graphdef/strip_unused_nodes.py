@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ...formats.graphdef import keys
 from ...ir import Graph, Ref
+from ..helpers.graphdef_nodes import parse_dtype, parse_shape, placeholder
 from ..registry import Context, PassError, PassResult, register
-from ..helpers.graphdef_nodes import forget_source, parse_dtype, parse_shape, placeholder
 
 INPUT_OPS = ("Placeholder", "PlaceholderV2")
 
@@ -50,7 +51,7 @@ def strip_unused_nodes(graph: Graph, params: Params, context: Context) -> PassRe
         graph.set_inputs(name, [])
         graph.set_control_inputs(name, [])
         node.op, node.attrs, node.outputs = fresh.op, fresh.attrs, fresh.outputs
-        forget_source(node)
+        keys.forget_source(node)
         replaced += 1
     removed = graph.prune(keep=outputs)
     return PassResult(bool(removed or replaced), {"removed": len(removed), "inputs_replaced": replaced})

@@ -12,17 +12,17 @@ are evaluated with fold_constants' numpy kernels, through Identity, Reshape and 
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
-from ...errors import GraphtoolError
+from ...formats.graphdef import keys
 from ...ir import DType, Graph, Node, Ref, make_const
 from ...pattern import constant_value
 from .folding import KERNELS, EvalError, Unsupported, Value
 from .folding.base import NATIVE_FLOATS, Kernel, arity, output
+from .skips import Skip, Skips
 
 LINEAR_OPS = ("Conv2D", "DepthwiseConv2dNative", "MatMul")
 FLOAT_DTYPES = NATIVE_FLOATS  # float16, float32, float64
@@ -37,15 +37,6 @@ NOT_FLOAT = "not a float op"
 LAYOUT = "channel axis not preserved"
 NOT_PER_CHANNEL = "scale or offset not per channel"
 CONCAT_BIASES = "concat branches have different biases"
-
-
-class Skip(GraphtoolError):
-    """A candidate that cannot be folded: `reason` is its stats key, `detail` says where."""
-
-    def __init__(self, reason: str, detail: str = ""):
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
 
 
 # -- constant subexpressions --------------------------------------------------------------
@@ -363,7 +354,7 @@ class Rewriter:
             graph.add_node(make_const(offset, np.asarray(total, dtype=prod.dtype.numpy)))
             layout = "NCHW" if prod.axis == 1 and prod.rank > 2 else "NHWC"
             replacement = self._unique(f"{root.name}_bn_folded")
-            meta = {"device": root.meta["device"]} if root.meta.get("device") else {}
+            meta = {"device": root.meta[keys.DEVICE]} if root.meta.get(keys.DEVICE) else {}
             graph.add_node(Node(replacement, "BiasAdd", {"T": prod.dtype, "data_format": layout}, meta=meta),
                            [prod.top, offset], control_inputs=graph.control_inputs_of(root.name))
         else:  # GTT's Mul-only fold: the producer itself takes the Mul's name
@@ -432,15 +423,14 @@ class Rewriter:
         return self.graph.unique_name(base, set(self.renames.values()) | set(self.weight_names.values()))
 
 
-def run_rounds(graph: Graph, keep: set[str], find: Callable[[Graph, Constants, Counter], list[Fold]],
-               log: logging.Logger) -> dict:
+def run_rounds(graph: Graph, keep: set[str], find: Callable[[Graph, Constants, Skips], list[Fold]],
+               transform: str, log: logging.Logger) -> dict:
     """Find and apply folds until none is left (a fold can expose another, e.g. two batch
     norms in a row). Returns stats: folded count and the reasons of the last round's skips."""
     folded, removed = 0, 0
-    skipped: Counter = Counter()
     while True:
         consts = Constants(graph)
-        skipped = Counter()
+        skipped = Skips(transform, log)
         folds = find(graph, consts, skipped)
         if not folds:
             break
@@ -450,4 +440,4 @@ def run_rounds(graph: Graph, keep: set[str], find: Callable[[Graph, Constants, C
             log.debug("folded %s into %s", fold.root.name, ", ".join(p.conv.name for p in fold.producer.parts))
         removed += rewriter.finish()
         folded += len(folds)
-    return {"folded": folded, "skipped": dict(sorted(skipped.items())), "constants_removed": removed}
+    return {"folded": folded, "skipped": skipped.stats(), "constants_removed": removed}

@@ -10,6 +10,7 @@ ops whose int8 kernels have a fixed output range (Softmax, Logistic, Tanh) get t
 """
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from ...ir import DType, Graph, Node, Ref
 from ...pattern import constant_value
+from .skips import Skips
 
 FAKE_QUANT = "FakeQuantWithMinMaxVars"
 FAKE_QUANT_PER_CHANNEL = "FakeQuantWithMinMaxVarsPerChannel"
@@ -79,9 +81,9 @@ class ActivationPoint:
 
 @dataclass
 class Plan:
+    skipped: Skips
     weights: list[WeightPoint] = field(default_factory=list)
     activations: list[ActivationPoint] = field(default_factory=list)
-    skipped: Counter = field(default_factory=Counter)
     left_float: Counter = field(default_factory=Counter)  # float ops placement knows nothing about
 
     @property
@@ -90,10 +92,10 @@ class Plan:
         return [p for p in self.activations if p.fixed is None]
 
 
-def plan(graph: Graph, per_channel: bool, activations: bool, keep: set[str]) -> Plan:
+def plan(graph: Graph, per_channel: bool, activations: bool, keep: set[str], log: logging.Logger) -> Plan:
     """Every place a fake-quant goes, in graph order. `keep`: declared inputs and outputs,
     whose values must stay visible (a chain is not fused through them)."""
-    result = Plan()
+    result = Plan(Skips("insert_fake_quant", log))
     interior: set[str] = set()  # ops inside a fused conv + bias + activation chain, not its end
     for node in graph:
         if node.op in WEIGHTED_OPS:
@@ -111,7 +113,7 @@ def plan(graph: Graph, per_channel: bool, activations: bool, keep: set[str]) -> 
         if point is None:
             continue
         if _already_fake_quantized(graph, point.ref):
-            result.skipped[ALREADY] += 1
+            result.skipped(point.ref.node, ALREADY)
         else:
             result.activations.append(point)
     return result
@@ -133,19 +135,19 @@ def unfolded_batch_norms(graph: Graph) -> list[str]:
     return found
 
 
-def _weight_point(graph: Graph, node: Node, per_channel: bool, skipped: Counter) -> WeightPoint | None:
+def _weight_point(graph: Graph, node: Node, per_channel: bool, skipped: Skips) -> WeightPoint | None:
     inputs = graph.inputs_of(node.name)
     if len(inputs) < 2 or inputs[1] is None:
         return None
     if graph.node(inputs[1].node).op in FAKE_QUANT_OPS:
-        skipped[ALREADY] += 1
+        skipped(node.name, ALREADY)
         return None
     found = constant_value(graph, inputs[1])
     if found is None or np.asarray(found[1]).dtype != np.float32:
         return None  # not weights: the matmul of two activations
     data = np.asarray(found[1])
     if node.op != "MatMul" and node.attrs.get("data_format", "NHWC") != "NHWC":
-        skipped[NOT_NHWC] += 1
+        skipped(node.name, NOT_NHWC)
         return None
     # Per-channel fake-quant on MatMul weights makes TF 2.21's converter fail ("'tfl.transpose'
     # op has mismatched quantized axes"): FULLY_CONNECTED weights are per tensor here.

@@ -2,16 +2,17 @@
 op in place, removing what a rewrite left dead, counting skips), and fuse_*_and_conv."""
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any, Iterable
 
 import numpy as np
 
+from ...formats.graphdef import keys
 from ...ir import DType, Graph, Node, Ref, make_const
 from ...ir.graph import RefLike
 from ...pattern import P, constant_value, find
 from ..registry import Context, PassResult
-from .graphdef_nodes import forget_source, protected
+from .graphdef_nodes import protected
+from .skips import Skips
 
 # Ops whose dead leftovers a rewrite may remove; anything else (a Placeholder, say) stays.
 REMOVABLE_LEFTOVERS = frozenset({"Const", "Identity"})
@@ -37,7 +38,7 @@ def rebuild(graph: Graph, name: str, op: str, attrs: dict[str, Any], inputs: lis
     node.op = op
     node.attrs = dict(attrs)
     node.outputs = []
-    forget_source(node)  # the source NodeDef describes the old op (attrs, full type)
+    keys.forget_source(node)  # the source NodeDef describes the old op (attrs, full type)
     graph.set_inputs(name, inputs)
     controls = graph.control_inputs_of(name) + [c for c in extra_controls if c != name]
     graph.set_control_inputs(name, controls)
@@ -75,22 +76,6 @@ def remove_dead(graph: Graph, candidates: Iterable[str], keep: set[str], always:
     return removed
 
 
-class Skips:
-    """Counts matches a transform left alone, by reason, and logs each one."""
-
-    def __init__(self, transform: str, context: Context):
-        self.transform = transform
-        self.context = context
-        self.reasons: Counter[str] = Counter()
-
-    def __call__(self, node: str, reason: str) -> None:
-        self.context.log.debug("%s: %s skipped: %s", self.transform, node, reason)
-        self.reasons[reason] += 1
-
-    def stats(self) -> dict[str, int]:
-        return dict(sorted(self.reasons.items()))
-
-
 # -- Conv2D fused with MirrorPad and/or ResizeBilinear (fuse_*_and_conv) ------------------
 
 def _conv_pattern(resize: bool, pad: bool) -> P:
@@ -108,7 +93,7 @@ def fuse_conv(graph: Graph, context: Context, transform: str, resize: bool, pad:
     TF 2.21's kernels are right for a batch of one only: a match whose input has a known
     larger batch is skipped; one whose batch is unknown is fused, as GTT does."""
     keep = protected(graph, context.inputs + context.outputs)
-    skip = Skips(transform, context)
+    skip = Skips(transform, context.log)
     plans = []
     for match in find(graph, _conv_pattern(resize, pad)):
         reason = _fusion_problem(graph, match.nodes, keep) or _batch_problem(graph, match.refs["input"])
@@ -180,12 +165,12 @@ def _fuse(graph: Graph, keep: set[str], nodes: dict[str, Node], refs: dict[str, 
     added = False
     if not pad:  # GTT feeds a no-op padding
         zeros = make_const(graph.unique_name(f"{conv.name}_dummy_paddings"), np.zeros((4, 2), np.int32))
-        zeros.meta["device"] = conv.meta.get("device", "")
+        zeros.meta[keys.DEVICE] = conv.meta.get(keys.DEVICE, "")
         graph.add_node(zeros)
         paddings_ref, added = Ref(zeros.name), True
     elif paddings.dtype != np.int32:  # the fused op takes int32 paddings only
         narrow = make_const(graph.unique_name(f"{conv.name}/paddings"), paddings.astype(np.int32))
-        narrow.meta["device"] = conv.meta.get("device", "")
+        narrow.meta[keys.DEVICE] = conv.meta.get(keys.DEVICE, "")
         graph.add_node(narrow)
         paddings_ref, added = Ref(narrow.name), True
     else:

@@ -1,13 +1,13 @@
 """Small helpers the GraphDef transforms share."""
 from __future__ import annotations
 
-from collections import Counter
 from typing import Iterator
 
 import numpy as np
 
 from ...ir import DType, Graph, Node, Ref
 from ...ir.attrs import TensorShape
+from .skips import Skips
 
 DTYPE_NAMES = {"float": DType.FLOAT32, "float32": DType.FLOAT32, "double": DType.FLOAT64,
                "float64": DType.FLOAT64, "half": DType.FLOAT16, "float16": DType.FLOAT16,
@@ -23,23 +23,16 @@ def protected(graph: Graph, names: list[str]) -> set[str]:
     return keep
 
 
-def forget_source(node: Node) -> None:
-    """Drop the records of the NodeDef `node` was read from (the "graphdef.*" meta keys): the
-    node has become another op, and the writer must not reuse them."""
-    for key in [k for k in node.meta if k.startswith("graphdef.")]:
-        del node.meta[key]
-
-
-def float32_consts(graph: Graph, skipped: Counter[str] | None = None) -> Iterator[tuple[Node, np.ndarray]]:
+def float32_consts(graph: Graph, skipped: Skips | None = None) -> Iterator[tuple[Node, np.ndarray]]:
     """(node, value) of each Const holding a constant float32 tensor, in graph order. Consts
-    of other types are passed over, and counted in skipped["not float32"] when `skipped` is given."""
+    of other types are passed over, and recorded as skipped ("not float32") when `skipped` is given."""
     for node in graph:
         if node.op != "Const" or not node.outputs or not node.outputs[0].is_constant:
             continue
         tensor = node.outputs[0]
         if tensor.dtype is not DType.FLOAT32:
             if skipped is not None:
-                skipped["not float32"] += 1
+                skipped(node.name, "not float32")
             continue
         yield node, tensor.data
 

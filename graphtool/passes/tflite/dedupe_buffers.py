@@ -4,9 +4,9 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 
+from ...formats.tflite import keys, tables
 from ...ir import Graph, Tensor
 from ..registry import Context, NoParams, PassResult, register
-from ..helpers import tflite_model
 
 
 @register("dedupe_buffers", NoParams, formats=("tflite",), guarantee="exact")
@@ -23,44 +23,44 @@ def dedupe_buffers(graph: Graph, params: NoParams, context: Context) -> PassResu
     model, then dedupe, to share those too. Metadata buffers are left alone.
     stats: tensors_retargeted, empty_buffers_shared, buffers_dropped, bytes_saved (buffer
     data no longer stored)."""
-    buffers = graph.meta.get("tflite.buffers") or []
-    metadata = tflite_model.metadata_buffers(graph)
+    buffers = graph.meta.get(keys.BUFFERS) or []
+    metadata = tables.metadata_buffers(graph)
     groups: dict[tuple, list[tuple[int, Tensor]]] = defaultdict(list)
-    for tensor in tflite_model.all_tensors(graph):
-        index = tflite_model.buffer_of(tensor)
+    for tensor in tables.all_tensors(graph):
+        index = tables.buffer_of(tensor)
         if not 0 < index < len(buffers) or index in metadata or not tensor.is_constant or tensor.data_replaced:
             continue
-        raw = tflite_model.buffer_bytes(buffers[index])
+        raw = tables.buffer_bytes(buffers[index])
         if raw is None:
             continue
         groups[(tensor.dtype, raw.size)].append((index, tensor))
     retargeted = empty = 0
-    for tensor in tflite_model.all_tensors(graph):
-        index = tflite_model.buffer_of(tensor)
+    for tensor in tables.all_tensors(graph):
+        index = tables.buffer_of(tensor)
         if 0 < index < len(buffers) and index not in metadata and not tensor.is_constant \
                 and _empty(buffers[index]):
-            tflite_model.retable(tensor, buffer=0)
+            tables.retable(tensor, buffer=0)
             empty += 1
     for candidates in groups.values():
         if len({index for index, _ in candidates}) < 2:
             continue
         first: dict[bytes, int] = {}
-        digests = {index: _digest(tflite_model.buffer_bytes(buffers[index])) for index, _ in candidates}
+        digests = {index: _digest(tables.buffer_bytes(buffers[index])) for index, _ in candidates}
         for index in sorted(digests):
             first.setdefault(digests[index], index)
         for index, tensor in candidates:
             target = first[digests[index]]
             if target != index:
-                tflite_model.retable(tensor, buffer=target)
+                tables.retable(tensor, buffer=target)
                 retargeted += 1
-    dropped, saved = tflite_model.compact_buffers(graph)
+    dropped, saved = tables.compact_buffers(graph)
     stats = {"tensors_retargeted": retargeted, "empty_buffers_shared": empty, "buffers_dropped": dropped,
              "bytes_saved": saved}
     return PassResult(bool(retargeted or empty or dropped), stats)
 
 
 def _empty(buffer: dict) -> bool:
-    return tflite_model.buffer_bytes(buffer) is None and not int(buffer.get("size", 0))
+    return tables.buffer_bytes(buffer) is None and not int(buffer.get("size", 0))
 
 
 def _digest(raw) -> bytes:

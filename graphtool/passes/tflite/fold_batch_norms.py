@@ -7,20 +7,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...formats.tflite import keys, tables
 from ...ir import DType, Graph, Node, Ref, Tensor, make_const
+from ..helpers import tflite_rewrite
+from ..helpers.skips import Skip, Skips
 from ..registry import Context, NoParams, PassResult, register
-from ..helpers import tflite_model
 
 # Output-channel axis of the weights: CONV_2D [out, h, w, in], DEPTHWISE_CONV_2D
 # [1, h, w, out], FULLY_CONNECTED [out, in].
 CHANNEL_AXIS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0}
 AFFINE_OPS = ("MUL", "ADD", "SUB")
-
-
-class _Skip(Exception):
-    def __init__(self, reason: str, detail: str = ""):
-        super().__init__(detail or reason)
-        self.reason = reason
 
 
 @dataclass
@@ -51,27 +47,26 @@ def fold_batch_norms(graph: Graph, params: NoParams, context: Context) -> PassRe
     output used only by the MUL/ADD and not a subgraph output. Weights or bias also used elsewhere
     are copied; constants, buffers and operator codes left unused are removed. Skipped
     candidates are counted by reason in stats["skipped"]. Exact up to float rounding."""
-    buffers_before, codes_before = tflite_model.used_buffers(graph), tflite_model.used_operator_codes(graph)
+    buffers_before, codes_before = tables.used_buffers(graph), tables.used_operator_codes(graph)
     folded: Counter[str] = Counter()
-    skipped: Counter[str] = Counter()
-    for sub in tflite_model.subgraphs(graph):
-        keep = tflite_model.pinned(graph, sub)
-        for name in [n.name for n in sub if n.op in CHANNEL_AXIS and not n.meta.get("custom")]:
+    skipped = Skips("fold_batch_norms", context.log)
+    for sub in tables.subgraphs(graph):
+        keep = tflite_rewrite.pinned(graph, sub)
+        for name in [n.name for n in sub if n.op in CHANNEL_AXIS and not keys.is_custom(n)]:
             while True:
                 try:
                     step = _next_step(sub, name, keep)
-                except _Skip as skip:
-                    skipped[skip.reason] += 1
-                    context.log.debug("fold_batch_norms: %s not folded: %s", name, skip)
+                except Skip as skip:
+                    skipped.add(name, skip)
                     break
                 if step is None:
                     break
                 folded[step.affine.op] += 1
                 name = _fold(sub, step, keep)
-    buffers, _ = tflite_model.compact_buffers(graph, buffers_before)
-    opcodes = tflite_model.compact_operator_codes(graph, codes_before)
+    buffers, _ = tables.compact_buffers(graph, buffers_before)
+    opcodes = tables.compact_operator_codes(graph, codes_before)
     stats = {"folded": sum(folded.values()), "folded_ops": dict(sorted(folded.items())),
-             "buffers_dropped": buffers, "operator_codes_dropped": opcodes, "skipped": dict(sorted(skipped.items()))}
+             "buffers_dropped": buffers, "operator_codes_dropped": opcodes, "skipped": skipped.stats()}
     return PassResult(bool(folded), stats)
 
 
@@ -83,45 +78,45 @@ def _next_step(graph: Graph, name: str, keep: set[str]) -> _Step | None:
     if not candidates:
         return None
     if len(users) > 1 or name in keep:
-        raise _Skip("intermediate_used_elsewhere")
+        raise Skip("intermediate_used_elsewhere")
     affine, slot = candidates[0]
     if affine.op == "SUB" and slot != 0:
-        raise _Skip("constant_minus_output")
-    if int(linear.attrs.get("fused_activation_function", 0)) != tflite_model.NONE:
-        raise _Skip("activation_before", f"{linear.op} has fused activation "
+        raise Skip("constant_minus_output")
+    if int(linear.attrs.get("fused_activation_function", 0)) != tflite_rewrite.NONE:
+        raise Skip("activation_before", f"{linear.op} has fused activation "
                                          f"{linear.attrs.get('fused_activation_function')}")
-    if int(affine.attrs.get("fused_activation_function", 0)) not in (tflite_model.NONE, *tflite_model.CLAMPS):
-        raise _Skip("activation_not_movable")
+    if int(affine.attrs.get("fused_activation_function", 0)) not in (tflite_rewrite.NONE, *tflite_rewrite.CLAMPS):
+        raise Skip("activation_not_movable")
     out, result = linear.outputs[0], affine.outputs[0]
     if not all(_plain_float(t) for t in (out, result)):
-        raise _Skip("not_float32")
+        raise Skip("not_float32")
     refs = graph.inputs_of(name)
-    weights = tflite_model.constant(graph, refs[1] if len(refs) > 1 else None)
+    weights = tflite_rewrite.constant(graph, refs[1] if len(refs) > 1 else None)
     if weights is None:
-        raise _Skip("weights_not_constant")
-    if not _plain_float(weights) or "sparsity" in weights.meta or linear.attrs.get("weights_format", 0) != 0:
-        raise _Skip("weights_not_float32")
+        raise Skip("weights_not_constant")
+    if not _plain_float(weights) or keys.SPARSITY in weights.meta or linear.attrs.get("weights_format", 0) != 0:
+        raise Skip("weights_not_float32")
     axis = CHANNEL_AXIS[linear.op]
     if weights.data.ndim <= axis:
-        raise _Skip("weights_not_float32", f"weights of shape {weights.data.shape}")
+        raise Skip("weights_not_float32", f"weights of shape {weights.data.shape}")
     channels = weights.data.shape[axis]
     bias_ref = refs[2] if len(refs) > 2 else None
     if bias_ref is not None:
-        bias = tflite_model.constant(graph, bias_ref)
+        bias = tflite_rewrite.constant(graph, bias_ref)
         if bias is None or not _plain_float(bias) or bias.data.shape != (channels,):
-            raise _Skip("bias_not_constant")
-    constant = tflite_model.constant(graph, graph.inputs_of(affine.name)[1 - slot])
+            raise Skip("bias_not_constant")
+    constant = tflite_rewrite.constant(graph, graph.inputs_of(affine.name)[1 - slot])
     if not _plain_float(constant):
-        raise _Skip("not_float32", "the MUL/ADD operand is not float32")
+        raise Skip("not_float32", "the MUL/ADD operand is not float32")
     per_channel = _per_channel(constant.data, channels, out.shape)
     return _Step(linear, affine, per_channel, refs[1], bias_ref)
 
 
 def _with_constant(graph: Graph, node: Node, slot: int) -> bool:
-    if node.op not in AFFINE_OPS or node.meta.get("custom"):
+    if node.op not in AFFINE_OPS or keys.is_custom(node):
         return False
     refs = graph.inputs_of(node.name)
-    return len(refs) == 2 and tflite_model.constant(graph, refs[1 - slot]) is not None
+    return len(refs) == 2 and tflite_rewrite.constant(graph, refs[1 - slot]) is not None
 
 
 def _plain_float(tensor: Tensor) -> bool:
@@ -132,9 +127,9 @@ def _per_channel(value: np.ndarray, channels: int, shape: tuple | None) -> np.nd
     """The constant as one float64 value per output channel, if broadcasting it against
     the output (channels last) changes nothing but the channel values."""
     if not shape or value.ndim > len(shape) or shape[-1] not in (None, channels):
-        raise _Skip("not_per_channel", f"constant of shape {value.shape} against output {shape}")
+        raise Skip("not_per_channel", f"constant of shape {value.shape} against output {shape}")
     if any(d != 1 for d in value.shape[:-1]) or (value.ndim and value.shape[-1] not in (1, channels)):
-        raise _Skip("not_per_channel", f"constant of shape {value.shape} for {channels} channels")
+        raise Skip("not_per_channel", f"constant of shape {value.shape} for {channels} channels")
     return np.broadcast_to(value.reshape(-1).astype(np.float64), (channels,))
 
 
@@ -161,7 +156,7 @@ def _fold(graph: Graph, step: _Step, keep: set[str]) -> str:
     graph.replace_uses(Ref(affine.name, 0), Ref(linear.name, 0))
     graph.outputs = [Ref(linear.name, 0) if r == Ref(affine.name, 0) else r for r in graph.outputs]
     graph.remove_node(affine.name)
-    tflite_model.remove_unused(graph, operands, keep)
+    tflite_rewrite.remove_unused(graph, operands, keep)
     linear.outputs = [affine.outputs[0]]
     graph.rename_node(linear.name, affine.name)
     return affine.name
@@ -183,4 +178,4 @@ def _set_constant(graph: Graph, linear: Node, slot: int, value: np.ndarray, keep
     else:
         graph.set_inputs(linear.name, [*refs, *[None] * (slot - len(refs)), Ref(name, 0)])
     if old is not None:
-        tflite_model.remove_unused(graph, [old], keep)
+        tflite_rewrite.remove_unused(graph, [old], keep)

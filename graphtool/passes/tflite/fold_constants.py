@@ -5,14 +5,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
-import networkx as nx
 import numpy as np
 
+from ...errors import GraphError
+from ...formats.tflite import keys, ops, tables
 from ...ir import CONST_OP, DType, Graph, Node, Ref, Tensor
-from ..registry import Context, PassError, PassResult, register
-from ..helpers import tflite_model
+from ..helpers import tflite_rewrite
 from ..helpers.folding import KERNELS, EvalError, Unsupported, Value
 from ..helpers.folding.base import output
+from ..helpers.skips import Skips
+from ..registry import Context, PassError, PassResult, register
 
 DEQUANTIZE = "DEQUANTIZE"
 # Ops that only move values: on quantized tensors they fold when every tensor involved
@@ -59,37 +61,37 @@ def fold_constants(graph: Graph, params: Params, context: Context) -> PassResult
     (subnormals flush to zero; SQRT, RSQRT, EXP are computed in float64, rounded once)."""
     if params.max_constant_size_in_bytes < 0:
         raise PassError("fold_constants: max_constant_size_in_bytes must be >= 0")
-    buffers_before, codes_before = tflite_model.used_buffers(graph), tflite_model.used_operator_codes(graph)
+    buffers_before, codes_before = tables.used_buffers(graph), tables.used_operator_codes(graph)
     folded: Counter[str] = Counter()
-    skipped: Counter[str] = Counter()
+    skipped = Skips("fold_constants", context.log)
     removed = 0
-    for sub in tflite_model.subgraphs(graph):
-        plan = _plan(sub, params, skipped, context)
+    for sub in tables.subgraphs(graph):
+        plan = _plan(sub, params, skipped)
         folded.update(node.op for node, _ in plan)
-        removed += _rewrite(sub, plan, tflite_model.pinned(graph, sub))
-    buffers, buffer_bytes = tflite_model.compact_buffers(graph, buffers_before)
-    opcodes = tflite_model.compact_operator_codes(graph, codes_before)
+        removed += _rewrite(sub, plan, tflite_rewrite.pinned(graph, sub))
+    buffers, buffer_bytes = tables.compact_buffers(graph, buffers_before)
+    opcodes = tables.compact_operator_codes(graph, codes_before)
     stats = {"folded": sum(folded.values()), "folded_ops": dict(sorted(folded.items())), "removed": removed,
              "buffers_dropped": buffers, "bytes_dropped": buffer_bytes, "operator_codes_dropped": opcodes,
-             "skipped": dict(sorted(skipped.items()))}
+             "skipped": skipped.stats()}
     return PassResult(bool(folded or removed or buffers or opcodes), stats)
 
 
-def _plan(graph: Graph, params: Params, skipped: Counter, context: Context) -> list[tuple[Node, Value]]:
+def _plan(graph: Graph, params: Params, skipped: Skips) -> list[tuple[Node, Value]]:
     """(operator, value) for each operator to fold, in dataflow order. Reads the graph only."""
     values: dict[Ref, Tensor | Value] = {}
     plan: list[tuple[Node, Value]] = []
     try:
-        order = list(nx.topological_sort(graph.nx))
-    except nx.NetworkXUnfeasible:
+        order = graph.topological_order()
+    except GraphError:
         raise PassError("fold_constants: the graph has a cycle") from None
     for name in order:
         node = graph.node(name)
-        tensor = tflite_model.constant(graph, Ref(name, 0))
+        tensor = tflite_rewrite.constant(graph, Ref(name, 0))
         if tensor is not None:
             values[Ref(name, 0)] = tensor
             continue
-        if not tflite_model.is_operator(node) or len(node.outputs) != 1:
+        if not ops.is_operator(node) or len(node.outputs) != 1:
             continue
         refs = graph.inputs_of(name)
         present = [r for r in refs if r is not None]
@@ -110,8 +112,7 @@ def _plan(graph: Graph, params: Params, skipped: Counter, context: Context) -> l
                     plan.append((node, value))
                     continue
                 reason, detail = "too_big", f"{size} bytes"
-        skipped[reason] += 1
-        context.log.debug("fold_constants: not folding %r (%s) %s: %s", name, node.op, reason, detail)
+        skipped(f"{name} ({node.op})", reason, detail)
     return plan
 
 
@@ -122,7 +123,7 @@ def _nbytes(value: Value) -> int:
 
 
 def _refusal(node: Node, params: Params) -> str | None:
-    if node.meta.get("custom"):
+    if keys.is_custom(node):
         return "custom_op"
     if node.name in params.exclude_node:
         return "excluded_node"
@@ -146,7 +147,7 @@ def _evaluate(graph: Graph, node: Node, refs: list[Ref | None], values: dict) ->
         _check_quantization(node, tensor, out)
         known = values[ref]
         if isinstance(known, Tensor):
-            if known.dtype is None or known.dtype.numpy is None or "sparsity" in known.meta:
+            if known.dtype is None or known.dtype.numpy is None or keys.SPARSITY in known.meta:
                 raise Unsupported(f"input {known.name!r} of type {known.dtype}", reason="dtype")
             known = values[ref] = Value(known.data, known.dtype)
         inputs.append(known)
@@ -190,8 +191,8 @@ def _rewrite(graph: Graph, plan: list[tuple[Node, Value]], keep: set[str]) -> in
         if tensor.shape != tuple(value.array.shape):
             tensor.shape = tuple(value.array.shape)
         node.op, node.attrs = CONST_OP, {}
-        node.meta = {k: v for k, v in node.meta.items() if k not in tflite_model.OPERATOR_META}
-    return tflite_model.remove_unused(graph, left_behind, keep)
+        node.meta = {k: v for k, v in node.meta.items() if k not in keys.OPERATOR_KEYS}
+    return tflite_rewrite.remove_unused(graph, left_behind, keep)
 
 
 # -- kernels ---------------------------------------------------------------------------------
@@ -218,11 +219,11 @@ def _present(node: Node, inputs: list[Value | None]) -> list[Value]:
 
 def _activated(node: Node, value: Value) -> Value:
     code = int(node.attrs.get("fused_activation_function", 0))
-    if code == tflite_model.NONE:
+    if code == tflite_rewrite.NONE:
         return value
     if value.dtype not in (DType.FLOAT32, DType.FLOAT16, DType.INT32, DType.INT64):
         raise Unsupported(f"fused activation on {value.dtype}", reason="activation")
-    return output(tflite_model.activate(value.array, code), value.dtype)
+    return output(tflite_rewrite.activate(value.array, code), value.dtype)
 
 
 ELEMENTWISE = {"ADD": "AddV2", "SUB": "Sub", "MUL": "Mul", "DIV": "RealDiv", "MAXIMUM": "Maximum",

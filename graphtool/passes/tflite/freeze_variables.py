@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import networkx as nx
 import numpy as np
 
+from ...formats.tflite import keys, ops, tables
 from ...ir import Graph, Node, Ref, make_const
+from ..helpers import tflite_rewrite
 from ..registry import Context, NoParams, PassError, PassResult, get, register
-from ..helpers import tflite_model
 
 VAR_HANDLE, READ, ASSIGN, CALL_ONCE = "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "CALL_ONCE"
 VARIABLE_OPS = frozenset({VAR_HANDLE, READ, ASSIGN, CALL_ONCE})
@@ -51,7 +51,7 @@ def freeze_variables(graph: Graph, params: NoParams, context: Context) -> PassRe
     handles = _handles(graph)
     if not handles and not init_graphs:
         return PassResult(False, {"variables": 0})
-    buffers_before, codes_before = tflite_model.used_buffers(graph), tflite_model.used_operator_codes(graph)
+    buffers_before, codes_before = tables.used_buffers(graph), tables.used_operator_codes(graph)
     initial = _initial_values(init_graphs)
     accesses = _accesses(graph, handles)
     for access in accesses:
@@ -74,8 +74,8 @@ def freeze_variables(graph: Graph, params: NoParams, context: Context) -> PassRe
     constants = _add_constants(graph, settled)
     _substitute(graph, constants)
     removed = _drop_subgraphs(graph, init_graphs)
-    buffers, buffer_bytes = tflite_model.compact_buffers(graph, buffers_before)
-    opcodes = tflite_model.compact_operator_codes(graph, codes_before)
+    buffers, buffer_bytes = tables.compact_buffers(graph, buffers_before)
+    opcodes = tables.compact_operator_codes(graph, codes_before)
     stats = {"variables": len(settled), "assigned": len(assigned),
              "reads_replaced": sum(1 for a in accesses if a.value is None),
              "subgraphs_removed": removed, "buffers_dropped": buffers, "bytes_dropped": buffer_bytes,
@@ -115,13 +115,13 @@ def _initial_values(init_graphs: list) -> dict[Key, np.ndarray]:
             raise PassError("freeze_variables: a CALL_ONCE names no subgraph")
         handles = _handles(sub)
         for node in sub:
-            if not tflite_model.is_operator(node) or node.op == VAR_HANDLE:
+            if not ops.is_operator(node) or node.op == VAR_HANDLE:
                 continue
             if node.op != ASSIGN:
                 raise PassError(f"freeze_variables: the init subgraph {sub.name!r} runs {node.op} {node.name!r}; "
                                 "only assignments of constants can be frozen (try fold_constants first)")
             handle, value = _two_inputs(sub, node)
-            tensor = tflite_model.constant(sub, value)
+            tensor = tflite_rewrite.constant(sub, value)
             if handle.node not in handles or tensor is None:
                 raise PassError(f"freeze_variables: {node.name!r} in {sub.name!r} does not assign a constant to a "
                                 "variable handle")
@@ -156,7 +156,7 @@ def _accesses(graph: Graph, handles: dict[str, Key]) -> list[_Access]:
 
 
 def _check_outputs_are_not_reads(graph: Graph, accesses: list[_Access]) -> None:
-    pinned = tflite_model.pinned(graph, graph)
+    pinned = tflite_rewrite.pinned(graph, graph)
     for access in accesses:
         if access.value is None and access.node in pinned:
             raise PassError(f"freeze_variables: {access.node!r}, a read of {_name(access.key)!r}, is a model output")
@@ -166,7 +166,7 @@ def _check_independent_of_inputs(graph: Graph, accesses: list[_Access]) -> None:
     for access in accesses:
         if access.value is None:
             continue
-        sources = nx.ancestors(graph.nx, access.value.node) | {access.value.node}
+        sources = graph.ancestors(access.value.node) | {access.value.node}
         fed = sorted(set(graph.inputs) & sources)
         if fed:
             raise PassError(f"freeze_variables: the value {access.node!r} assigns to {_name(access.key)!r} depends on "
@@ -176,13 +176,13 @@ def _check_independent_of_inputs(graph: Graph, accesses: list[_Access]) -> None:
 def _check_first_call(graph: Graph, accesses: list[_Access], changed: set[Key]) -> None:
     """A read before the variable's first assignment sees the initial value on the first
     call and the settled one after: refused when that reaches an output."""
-    pinned = tflite_model.pinned(graph, graph)
+    pinned = tflite_rewrite.pinned(graph, graph)
     assigned_yet: set[Key] = set()
     for access in accesses:
         if access.value is not None:
             assigned_yet.add(access.key)
         elif access.key in changed and access.key not in assigned_yet:
-            reached = sorted(nx.descendants(graph.nx, access.node) & pinned)
+            reached = sorted(graph.descendants(access.node) & pinned)
             if reached:
                 raise PassError(f"freeze_variables: {access.node!r} reads {_name(access.key)!r} before the first call "
                                 f"changes it, and {reached[0]!r} depends on it (the first call would differ)")
@@ -197,7 +197,7 @@ def _after_one_call(graph: Graph, state: dict[Key, np.ndarray]) -> dict[Key, np.
     fold.function(scratch, fold.params(), Context())
     after = dict(state)
     for key, ref in assigned.items():
-        tensor = tflite_model.constant(scratch, ref)
+        tensor = tflite_rewrite.constant(scratch, ref)
         if tensor is None:
             node = scratch.node(ref.node)
             raise PassError(f"freeze_variables: cannot compute the value assigned to {_name(key)!r}: {node.op} "
@@ -236,8 +236,8 @@ def _substitute(graph: Graph, values: dict[Key, Ref]) -> dict[Key, Ref]:
 
 def _drop_subgraphs(graph: Graph, init_graphs: list) -> int:
     """Remove the init subgraphs nothing refers to any more."""
-    referenced = {id(v) for g in tflite_model.subgraphs(graph) for n in g for v in tflite_model.subgraphs_in(n.attrs)}
-    referenced |= {id(sig["subgraph"]) for sig in graph.meta.get("signature_defs") or []}
+    referenced = {id(v) for g in tables.subgraphs(graph) for n in g for v in tables.subgraphs_in(n.attrs)}
+    referenced |= {id(sig["subgraph"]) for sig in graph.meta.get(keys.SIGNATURE_DEFS) or []}
     gone = {id(g) for g in init_graphs if id(g) not in referenced}
     before = len(graph.subgraphs)
     graph.subgraphs = [g for g in graph.subgraphs if id(g) not in gone]

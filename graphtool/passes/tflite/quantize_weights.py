@@ -2,7 +2,7 @@
 weights dequantized at load time, or float16 weights, as the TFLite converter writes them.
 
 Op versions and the `min_runtime_version` metadata follow TensorFlow's versioning rules
-(see _tflite_versions.py for the sources).
+(see graphtool/formats/tflite/versions.py for the sources).
 """
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from typing import Callable
 
 import numpy as np
 
+from ...formats.tflite import keys, versions
 from ...ir import CONST_OP, DType, Graph, Node, Quantization, Ref, Tensor
+from ..helpers.skips import Skips
 from ..registry import Context, PassError, PassResult, register
-from ..helpers import tflite_versions as versions
 
 ROUNDINGS = ("away", "even")
 MODES = ("dynamic", "weight_only", "float16")
@@ -125,7 +126,7 @@ def quantize_weights(graph: Graph, params: TfliteParams, context: Context) -> Pa
     changed = bool(run.rewritten)
     if changed:
         _set_versions(graphs, run.touched)
-        run.stats["min_runtime_version"] = _set_min_runtime(graph, graphs)
+        run.stats["min_runtime_version"] = versions.raise_min_runtime(graph)
     return PassResult(changed, run.result())
 
 
@@ -210,7 +211,7 @@ class _Run:
         self.touched: set[str] = set()  # op types whose version may change
         self.quantized: Counter[str] = Counter()
         self.hybrid: Counter[str] = Counter()
-        self.skipped: Counter[str] = Counter()
+        self.skipped = Skips("quantize_weights", context.log)
         self.dequantize_added = 0
         self.float16_restored = 0
         self.bytes_before = self.bytes_after = 0
@@ -219,7 +220,7 @@ class _Run:
     def result(self) -> dict:
         stats = {"mode": self.settings.mode, "tensors": self.rewritten,
                  "quantized": dict(sorted(self.quantized.items())),
-                 "skipped": dict(sorted(self.skipped.items())),
+                 "skipped": self.skipped.stats(),
                  "dequantize_added": self.dequantize_added,
                  "bytes_before": self.bytes_before, "bytes_after": self.bytes_after}
         if self.settings.mode == "dynamic":
@@ -245,7 +246,7 @@ class _Run:
         weight_uses: list[tuple[Node, str | None, str | None]] = []  # (operator, constant, reason)
         for node in graph:
             spec = WEIGHT_INPUTS.get(node.op)
-            inputs = graph.inputs_of(node.name) if spec and not node.meta.get("custom") else []
+            inputs = graph.inputs_of(node.name) if spec and not keys.is_custom(node) else []
             if not spec or spec.slot >= len(inputs) or inputs[spec.slot] is None:
                 continue
             source = _float_source(graph, inputs[spec.slot])
@@ -265,17 +266,17 @@ class _Run:
                 continue
             if name is not None:
                 reason = "op not in ops" if not self.settings.selects(node.op) else found[name]
-            self.skipped[reason] += 1
+            self.skipped(name or node.name, reason)
         return [(weight, self._hybrid_uses(graph, weight)) for weight in chosen.values()]
 
     def _float16_plan(self, graph: Graph) -> list[tuple[_Weight, set[Use]]]:
         plan = []
         for node in list(graph):
-            if node.op != CONST_OP or node.meta.get("custom") or not node.outputs:
+            if node.op != CONST_OP or keys.is_custom(node) or not node.outputs:
                 continue
             tensor = node.outputs[0]
             if tensor.dtype is DType.FLOAT16 and _dequantized_by(graph, node.name):
-                self.skipped["already float16"] += 1
+                self.skipped(node.name, "already float16")
                 continue
             if tensor.dtype is not DType.FLOAT32 or not tensor.is_constant:
                 continue
@@ -290,7 +291,7 @@ class _Run:
             if reason is None and np.abs(weight.values()).max(initial=0) > FLOAT16_MAX:
                 reason = "exceeds float16 range"
             if reason:
-                self.skipped[reason] += 1
+                self.skipped(node.name, reason)
             else:
                 plan.append((weight, set()))
         return plan
@@ -298,7 +299,7 @@ class _Run:
     def _rejection(self, graph: Graph, weight: _Weight) -> str | None:
         """Why this float constant is left alone, or None."""
         tensor = weight.tensor
-        if "sparsity" in tensor.meta:
+        if keys.SPARSITY in tensor.meta:
             return "sparse"
         if any(ref.node == weight.const.name for ref in graph.outputs):
             return "graph output"
@@ -418,7 +419,7 @@ class _Run:
         self.hybrid[node.op] += 1
         self.touched.add(node.op)
         if WEIGHT_INPUTS[node.op].asymmetric_inputs:
-            node.meta.setdefault("tflite.options_type", OPTIONS_TABLES[node.op])
+            node.meta.setdefault(keys.OPTIONS_TYPE, OPTIONS_TABLES[node.op])
             node.attrs = {**node.attrs, "asymmetric_quantize_inputs": True}
 
 
@@ -426,15 +427,15 @@ def _float_source(graph: Graph, ref: Ref) -> _Weight | str:
     """The float constant a weight input reads (directly, or a FLOAT16 constant through
     DEQUANTIZE), or why there is none."""
     node = graph.node(ref.node)
-    if node.op == CONST_OP and not node.meta.get("custom"):
+    if node.op == CONST_OP and not keys.is_custom(node):
         tensor = node.outputs[ref.port]
         if tensor.dtype is not DType.FLOAT32 or not tensor.is_constant:
             return "not float"
         return _Weight(node, [], graph.consumers(node.name))
-    if node.op == "DEQUANTIZE" and not node.meta.get("custom"):
+    if node.op == "DEQUANTIZE" and not keys.is_custom(node):
         (source,) = graph.inputs_of(node.name)[:1] or [None]
         const = graph.node(source.node) if source is not None else None
-        if const is None or const.op != CONST_OP or const.meta.get("custom"):
+        if const is None or const.op != CONST_OP or keys.is_custom(const):
             return "not constant"
         if const.outputs[source.port].dtype is not DType.FLOAT16:
             return "not float"
@@ -456,7 +457,7 @@ def _dequantized_by(graph: Graph, const: str) -> list[str] | None:
 def _runs_hybrid(graph: Graph, node: Node, slot: int, rank: int) -> bool:
     """True when LiteRT runs `node` with an int8 weight at `slot` and float activations."""
     spec = WEIGHT_INPUTS.get(node.op)
-    if spec is None or node.meta.get("custom") or slot != spec.slot or rank not in spec.ranks:
+    if spec is None or keys.is_custom(node) or slot != spec.slot or rank not in spec.ranks:
         return False
     if not node.outputs or node.outputs[0].dtype is not DType.FLOAT32:
         return False
@@ -475,7 +476,7 @@ def _float16_behind(graph: Graph, ref: Ref | None) -> Node | None:
     """The FLOAT16 constant `ref` reads through DEQUANTIZE, when every reader of the constant
     is a DEQUANTIZE and none of those is a graph output (so it can go back to FLOAT32)."""
     node = graph.node(ref.node) if ref is not None else None
-    if node is None or node.op != "DEQUANTIZE" or node.meta.get("custom"):
+    if node is None or node.op != "DEQUANTIZE" or keys.is_custom(node):
         return None
     (source,) = graph.inputs_of(node.name)[:1] or [None]
     const = graph.node(source.node) if source is not None else None
@@ -583,25 +584,10 @@ def _set_versions(graphs: list[Graph], ops: set[str]) -> None:
     """Give every operator of each rewritten builtin the largest version any of them needs,
     never lowering one (the converter's operator codes are shared per builtin)."""
     for op in sorted(ops):
-        nodes = [(g, n) for g in graphs for n in g if n.op == op and not n.meta.get("custom")]
+        nodes = [(g, n) for g in graphs for n in g if n.op == op and not keys.is_custom(n)]
         if not nodes:
             continue
-        target = max([int(n.meta.get("version", 1)) for _, n in nodes]
+        target = max([keys.op_version(n) for _, n in nodes]
                      + [versions.required_version(g, n) or 1 for g, n in nodes])
         for _, node in nodes:
-            node.meta["version"] = target
-
-
-def _set_min_runtime(graph: Graph, graphs: list[Graph]) -> str | None:
-    """Write the model's min_runtime_version metadata: the largest over all operators, never
-    lower than what the model said."""
-    metadata = graph.meta.setdefault("metadata", {})
-    if metadata is None:
-        metadata = graph.meta["metadata"] = {}
-    old = versions.decode_runtime(metadata.get(versions.METADATA_KEY, b""))
-    new = versions.model_min_runtime(graphs)
-    if new is None or old is not None and versions.runtime_key(old) > versions.runtime_key(new):
-        new = old
-    if new is not None:
-        metadata[versions.METADATA_KEY] = versions.encode_runtime(new)
-    return new
+            node.meta[keys.VERSION] = target

@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ...formats.tflite import keys, tables, versions
 from ...ir import DType, Graph, Node, Ref, Tensor
+from ..helpers import tflite_rewrite
+from ..helpers.skips import Skips
 from ..registry import Context, PassError, PassResult, register
-from ..helpers import tflite_model
-from ..helpers import tflite_versions as versions
 
 DENSE, SPARSE_CSR = 0, 1  # DimensionType
 INDEX_TYPES = ((np.uint8, 3), (np.uint16, 2), (np.int32, 1))  # SparseIndexVector: Uint8Vector, Uint16Vector, Int32Vector
@@ -66,11 +67,11 @@ def sparsify(graph: Graph, params: Params, context: Context) -> PassResult:
     sparse, raw and gzip-compressed."""
     if not 0 < params.threshold <= 1:
         raise PassError("sparsify: threshold must be in (0, 1]")
-    skipped: Counter[str] = Counter()
+    skipped = Skips("sparsify", context.log)
     sizes = Counter()
     done = 0
-    for sub in tflite_model.subgraphs(graph):
-        keep = tflite_model.pinned(graph, sub)
+    for sub in tables.subgraphs(graph):
+        keep = tflite_rewrite.pinned(graph, sub)
         for name in _candidates(sub):
             tensor = sub.node(name).outputs[0]
             reason = _refusal(sub, name, tensor, keep, params)
@@ -80,16 +81,16 @@ def sparsify(graph: Graph, params: Params, context: Context) -> PassResult:
                 if encoding.nbytes >= tensor.data.nbytes:
                     reason = "no_gain"
             if reason is not None:
-                skipped[reason] += 1
+                skipped(name, reason)
                 continue
             sizes.update(_sizes(tensor.data, encoding))
             _store_sparse(sub, name, tensor, encoding)
             done += 1
         if done:
             sub.toposort()
-    stats = {"sparsified": done, "skipped": dict(sorted(skipped.items())), **dict(sizes)}
+    stats = {"sparsified": done, "skipped": skipped.stats(), **dict(sizes)}
     if done:
-        stats["min_runtime_version"] = _raise_min_runtime(graph)
+        stats["min_runtime_version"] = versions.raise_min_runtime(graph)
     return PassResult(done > 0, stats)
 
 
@@ -97,17 +98,17 @@ def _candidates(graph: Graph) -> list[str]:
     """Const nodes some operator reads as its weights, in graph order."""
     found = []
     for node in graph:
-        if node.op not in READERS or node.meta.get("custom"):
+        if node.op not in READERS or keys.is_custom(node):
             continue
         slot = READERS[node.op][0]
         refs = graph.inputs_of(node.name)
-        if slot < len(refs) and refs[slot] is not None and tflite_model.constant(graph, refs[slot]) is not None:
+        if slot < len(refs) and refs[slot] is not None and tflite_rewrite.constant(graph, refs[slot]) is not None:
             found.append(refs[slot].node)
     return list(dict.fromkeys(found))
 
 
 def _refusal(graph: Graph, name: str, tensor: Tensor, keep: set[str], params: Params) -> str | None:
-    if "sparsity" in tensor.meta:
+    if keys.SPARSITY in tensor.meta:
         return "already_sparse"
     if name in keep:
         return "pinned"
@@ -130,27 +131,13 @@ def _store_sparse(graph: Graph, name: str, tensor: Tensor, encoding: Encoding) -
     users = graph.consumers(name)
     dense = Tensor(graph.unique_name(f"{tensor.name}_densified"), tensor.dtype, tensor.shape,
                    quantization=tensor.quantization)
-    densify = Node(dense.name, "DENSIFY", {}, outputs=[dense], meta={"version": DENSIFY_VERSION})
+    densify = Node(dense.name, "DENSIFY", {}, outputs=[dense], meta={keys.VERSION: DENSIFY_VERSION})
     graph.add_node(densify, inputs=[Ref(name, 0)])
     for consumer, slot in users:
         graph.set_input(consumer, slot, Ref(densify.name, 0))
     tensor.data = encoding.values
-    tensor.meta["sparsity"] = encoding.sparsity
-    tflite_model.retable(tensor, sparsity=encoding.sparsity)
-
-
-def _raise_min_runtime(graph: Graph) -> str | None:
-    """DENSIFY needs a newer runtime than some models declare: raise the
-    min_runtime_version metadata to what the operators need, never lowering it."""
-    metadata = graph.meta.get("metadata")
-    if metadata is None:
-        metadata = graph.meta["metadata"] = {}
-    old = versions.decode_runtime(metadata.get(versions.METADATA_KEY, b""))
-    new = versions.model_min_runtime(tflite_model.subgraphs(graph))
-    if new is None or old is not None and versions.runtime_key(old) >= versions.runtime_key(new):
-        return old
-    metadata[versions.METADATA_KEY] = versions.encode_runtime(new)
-    return new
+    tensor.meta[keys.SPARSITY] = encoding.sparsity
+    tables.retable(tensor, sparsity=encoding.sparsity)
 
 
 def _sizes(dense: np.ndarray, encoding: Encoding) -> dict[str, int]:

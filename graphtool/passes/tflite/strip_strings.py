@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ...formats.tflite import keys, tables
 from ...ir import Graph, Tensor
 from ..registry import Context, PassResult, register
-from ..helpers import tflite_model
 
 
 @dataclass(frozen=True)
@@ -23,24 +23,24 @@ def strip_strings(graph: Graph, params: Params, context: Context) -> PassResult:
     metadata names and values, and strings inside operator options stay. Exact: only names
     change; inputs and outputs are then found by position (or by signature, when kept)."""
     names = 0
-    for sub in tflite_model.subgraphs(graph):
-        if sub.name or (sub.meta.get("tflite.subgraph") or {}).get("name") is not None:
+    for sub in tables.subgraphs(graph):
+        if sub.name or (sub.meta.get(keys.SUBGRAPH) or {}).get("name") is not None:
             names += 1
             sub.name = ""
-            sub.meta["tflite.subgraph"] = {k: v for k, v in (sub.meta.get("tflite.subgraph") or {}).items()
+            sub.meta[keys.SUBGRAPH] = {k: v for k, v in (sub.meta.get(keys.SUBGRAPH) or {}).items()
                                            if k != "name"}
         for node in sub:
             for tensor in node.outputs:
                 names += _unname(tensor)
-    header = graph.meta.get("tflite.header") or {}
-    description = bool(graph.meta.get("description")) or header.get("description") is not None
+    header = graph.meta.get(keys.HEADER) or {}
+    description = bool(graph.meta.get(keys.DESCRIPTION)) or header.get("description") is not None
     if description:
-        graph.meta["description"] = ""
-        graph.meta["tflite.header"] = {k: v for k, v in header.items() if k != "description"}
+        graph.meta[keys.DESCRIPTION] = ""
+        graph.meta[keys.HEADER] = {k: v for k, v in header.items() if k != "description"}
     signatures = 0
-    if not params.keep_signature_defs and graph.meta.get("signature_defs"):
-        signatures = len(graph.meta["signature_defs"])
-        graph.meta["signature_defs"] = None
+    if not params.keep_signature_defs and graph.meta.get(keys.SIGNATURE_DEFS):
+        signatures = len(graph.meta[keys.SIGNATURE_DEFS])
+        graph.meta[keys.SIGNATURE_DEFS] = None
     stats = {"names_removed": names, "description_removed": description, "signature_defs_removed": signatures}
     return PassResult(bool(names or description or signatures), stats)
 
@@ -49,14 +49,13 @@ def _unname(tensor: Tensor) -> int:
     """Clear a tensor's name. A tensor unchanged since it was read keeps its table as read
     without the name field (as TF leaves it), so its read record loses the name too; a
     changed one is described anew by the writer, with an empty name."""
-    table = tensor.meta.get("tflite.table")
+    table = tensor.meta.get(keys.TABLE)
     if not tensor.name and (table is None or table.get("name") is None):
         return 0
-    unchanged = table is not None and tensor.meta.get("tflite.read") == (
-        tensor.name, tensor.dtype, tensor.shape, tensor.quantization)
+    unchanged = table is not None and keys.described_as_read(tensor)
     tensor.name = ""
     if table is not None:
-        tensor.meta["tflite.table"] = {k: v for k, v in table.items() if k != "name"}
+        tensor.meta[keys.TABLE] = {k: v for k, v in table.items() if k != "name"}
     if unchanged:
-        tensor.meta["tflite.read"] = (tensor.name, tensor.dtype, tensor.shape, tensor.quantization)
+        keys.mark_described(tensor)
     return 1

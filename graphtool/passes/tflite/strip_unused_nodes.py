@@ -2,9 +2,10 @@
 codes and subgraphs nothing uses any more."""
 from __future__ import annotations
 
+from ...formats.tflite import keys, ops, tables
 from ...ir import Graph, Node, Ref
+from ..helpers import tflite_rewrite
 from ..registry import Context, NoParams, PassError, PassResult, register
-from ..helpers import tflite_model
 
 # Operators kept even when nothing uses their outputs: they create or change state, or
 # run subgraphs that may. (Reads such as READ_VARIABLE and HASHTABLE_FIND go when unused.)
@@ -33,11 +34,11 @@ def strip_unused_nodes(graph: Graph, params: NoParams, context: Context) -> Pass
             raise PassError(f"strip_unused_nodes: {name!r} is not an input of the model; TFLite inputs "
                             "cannot be moved")
     removed = 0
-    for sub in tflite_model.subgraphs(graph):
+    for sub in tables.subgraphs(graph):
         removed += len(_prune(graph, sub))
     subgraphs = _drop_unused_subgraphs(graph)
-    buffers, buffer_bytes = tflite_model.compact_buffers(graph)
-    opcodes = tflite_model.compact_operator_codes(graph)
+    buffers, buffer_bytes = tables.compact_buffers(graph)
+    opcodes = tables.compact_operator_codes(graph)
     stats = {"removed": removed, "subgraphs_removed": subgraphs, "buffers_dropped": buffers,
              "bytes_dropped": buffer_bytes, "operator_codes_dropped": opcodes}
     return PassResult(bool(removed or subgraphs or buffers or opcodes), stats)
@@ -50,26 +51,26 @@ def _set_outputs(graph: Graph, names: list[str]) -> None:
             raise PassError(f"strip_unused_nodes: no output {ref} in the main subgraph")
     graph.outputs = refs
     kept = {id(graph.node(r.node).outputs[r.port]) for r in refs}
-    signatures = graph.meta.get("signature_defs")
+    signatures = graph.meta.get(keys.SIGNATURE_DEFS)
     if signatures:
-        graph.meta["signature_defs"] = [
+        graph.meta[keys.SIGNATURE_DEFS] = [
             {**sig, "outputs": [(n, t) for n, t in sig["outputs"] if id(t) in kept]} if sig["subgraph"] is graph
             else sig for sig in signatures]
 
 
 def _prune(model: Graph, graph: Graph) -> list[str]:
     """Remove what the kept nodes do not need; returns the removed names."""
-    roots = tflite_model.pinned(model, graph, intermediates=False) | {n.name for n in graph if _has_effects(n)}
+    roots = tflite_rewrite.pinned(model, graph, intermediates=False) | {n.name for n in graph if _has_effects(n)}
     needed: set[str] = set()
     while roots - needed:
         stack = list(roots - needed)
         needed |= set(stack)
         while stack:
-            for producer in graph.nx.predecessors(stack.pop()):
+            for producer in graph.producers(stack.pop()):
                 if producer not in needed:
                     needed.add(producer)
                     stack.append(producer)
-        intermediates = {id(t) for name in needed for t in graph.node(name).meta.get("intermediates") or ()}
+        intermediates = {id(t) for name in needed for t in graph.node(name).meta.get(keys.INTERMEDIATES) or ()}
         roots |= {n.name for n in graph if any(id(t) in intermediates for t in n.outputs)}
     if len(needed) == len(graph):
         return []
@@ -77,14 +78,14 @@ def _prune(model: Graph, graph: Graph) -> list[str]:
 
 
 def _has_effects(node: Node) -> bool:
-    return tflite_model.is_operator(node) and (node.op in SIDE_EFFECTS or bool(node.meta.get("custom"))
+    return ops.is_operator(node) and (node.op in SIDE_EFFECTS or bool(keys.is_custom(node))
                                           or not node.outputs)
 
 
 def _drop_unused_subgraphs(graph: Graph) -> int:
     """Drop subgraphs that neither the main subgraph, a signature, nor (in turn) an
     operator of a kept subgraph refers to."""
-    kept = [graph] + [sig["subgraph"] for sig in graph.meta.get("signature_defs") or []]
+    kept = [graph] + [sig["subgraph"] for sig in graph.meta.get(keys.SIGNATURE_DEFS) or []]
     seen: set[int] = set()
     while kept:
         sub = kept.pop()
@@ -92,7 +93,7 @@ def _drop_unused_subgraphs(graph: Graph) -> int:
             continue
         seen.add(id(sub))
         for node in sub:
-            kept += tflite_model.subgraphs_in(node.attrs)
+            kept += tables.subgraphs_in(node.attrs)
     before = len(graph.subgraphs)
     if all(id(sub) in seen for sub in graph.subgraphs):
         return 0

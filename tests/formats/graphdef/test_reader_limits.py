@@ -9,7 +9,7 @@ from google.protobuf import text_format
 import graphtool
 from graphtool import FormatError
 from graphtool.formats.graphdef import tensor_proto
-from graphtool.formats.graphdef._proto import graphtool_graphdef_pb2 as pb
+from graphtool.formats.graphdef import messages as pb
 from graphtool.formats.graphdef.reader import MAX_NESTING
 
 from ...conftest import GRAPHDEF_FIXTURES

@@ -58,7 +58,7 @@ def test_text_fixture_matches_its_binary_twin(tf_graph_pb2):
 
 def test_unknown_fields_survive(tf_graph_pb2):
     """A field graphtool's schema lacks (here: a made-up NodeDef field 99) is kept."""
-    from graphtool.formats.graphdef._proto import graphtool_graphdef_pb2 as pb
+    from graphtool.formats.graphdef import messages as pb
 
     node = pb.NodeDef(name="c", op="NoOp")
     node.attr["x"].i = 3

@@ -1,5 +1,5 @@
 """schemas/graphtool_graphdef.proto declares exactly TensorFlow's wire format."""
-from graphtool.formats.graphdef._proto import graphtool_graphdef_pb2 as ours
+from graphtool.formats.graphdef import messages as ours
 
 
 def _walk(descriptor, seen):

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from graphtool import FormatError
-from graphtool.formats.graphdef._proto import graphtool_graphdef_pb2 as pb
+from graphtool.formats.graphdef import messages as pb
 from graphtool.formats.graphdef.tensor_proto import decode_values, tensor_from_proto, tensor_to_proto
 from graphtool.ir import DType, Tensor
 

@@ -15,6 +15,9 @@ from graphtool.ir import DType, Graph, Node, Ref, Tensor
 
 from ...conftest import TFLITE_FIXTURES, random_inputs, run_litert
 
+FLOAT_CNN = TFLITE_FIXTURES / "float_cnn.tflite"
+FULL_INT8 = TFLITE_FIXTURES / "full_int8.tflite"
+
 
 def model_t(data: bytes):
     from tensorflow.lite.python import schema_py_generated as schema
@@ -30,6 +33,7 @@ def passthrough_subgraph(name: str) -> Graph:
     return graph
 
 
+@pytest.mark.litert
 def test_subgraph_indices_follow_inserted_and_removed_subgraphs(tf):
     path = TFLITE_FIXTURES / "control_flow.tflite"
     original = path.read_bytes()
@@ -60,6 +64,7 @@ def test_subgraph_indices_follow_inserted_and_removed_subgraphs(tf):
     assert tflite.write(graph) == original
 
 
+@pytest.mark.litert
 def test_signature_follows_its_subgraph():
     from ai_edge_litert.interpreter import Interpreter
 
@@ -84,6 +89,7 @@ def test_removing_a_referenced_subgraph_is_an_error():
         tflite.write(graph)
 
 
+@pytest.mark.litert
 def test_changed_weights_match_the_same_change_made_with_tensorflows_object_api(tf):
     from tensorflow.lite.tools import flatbuffer_utils
 
@@ -121,14 +127,20 @@ def fully_connected_model(weights: np.ndarray) -> Graph:
     return graph.validate()
 
 
+BUILT_WEIGHTS = np.random.default_rng(2).standard_normal((5, 3)).astype(np.float32)
+
+
+def test_a_graph_built_from_nothing_reads_back():
+    reread = graphtool.load(tflite.write(fully_connected_model(BUILT_WEIGHTS)))
+    np.testing.assert_array_equal(reread.node("w").outputs[0].data, BUILT_WEIGHTS)
+
+
+@pytest.mark.litert
 def test_a_graph_built_from_nothing_runs_in_litert():
-    weights = np.random.default_rng(2).standard_normal((5, 3)).astype(np.float32)
-    model = tflite.write(fully_connected_model(weights))
+    model = tflite.write(fully_connected_model(BUILT_WEIGHTS))
     x = np.random.default_rng(3).standard_normal((1, 3)).astype(np.float32)
     (y,) = run_litert(model, [x])
-    np.testing.assert_allclose(y, x @ weights.T, rtol=1e-5)
-    reread = graphtool.load(model)
-    np.testing.assert_array_equal(reread.node("w").outputs[0].data, weights)
+    np.testing.assert_allclose(y, x @ BUILT_WEIGHTS.T, rtol=1e-5)
 
 
 def _schema_with_extra_tensor_field() -> flatbuf.Schema:
@@ -139,41 +151,60 @@ def _schema_with_extra_tensor_field() -> flatbuf.Schema:
     return dataclasses.replace(schema, tables=tables)
 
 
-def test_fields_from_a_newer_schema_are_not_dropped_silently():
-    path = TFLITE_FIXTURES / "float_cnn.tflite"
-    newer = _schema_with_extra_tensor_field()
-    model = flatbuf.Decoder(path.read_bytes(), load_schema()).root("Model")
+def _float_cnn_with_a_future_field() -> bytes:
+    """float_cnn.tflite with a Tensor field from a newer schema set on its first tensor."""
+    model = flatbuf.Decoder(FLOAT_CNN.read_bytes(), load_schema()).root("Model")
     model["subgraphs"][0]["tensors"][0] = dict(model["subgraphs"][0]["tensors"][0], future_field=7)
-    data = b"".join(flatbuf.Encoder(newer).finish(model, "Model"))
+    return b"".join(flatbuf.Encoder(_schema_with_extra_tensor_field()).finish(model, "Model"))
 
-    graph = graphtool.load(data)
+
+def test_fields_from_a_newer_schema_are_not_dropped_silently():
+    graph = graphtool.load(_float_cnn_with_a_future_field())
     assert any("slot(s) [11]" in u for u in graph.meta["tflite.unknown"])
     with pytest.raises(FormatError, match="would drop.*future|would drop"):
         tflite.write(graph)
     dropped = tflite.write(graph, allow_unknown=True)
     assert graphtool.load(dropped).meta["tflite.unknown"] == []
+
+
+@pytest.mark.litert
+def test_dropping_fields_from_a_newer_schema_computes_the_same():
+    dropped = tflite.write(graphtool.load(_float_cnn_with_a_future_field()), allow_unknown=True)
     inputs = [np.zeros((1, 8, 8, 1), np.float32)]
-    np.testing.assert_array_equal(run_litert(dropped, inputs)[0], run_litert(path.read_bytes(), inputs)[0])
+    np.testing.assert_array_equal(run_litert(dropped, inputs)[0], run_litert(FLOAT_CNN.read_bytes(), inputs)[0])
 
 
-def test_metadata_changes_are_written(tf):
-    path = TFLITE_FIXTURES / "full_int8.tflite"
-    graph = graphtool.load(path)
+def _full_int8_with_changed_metadata() -> Graph:
+    graph = graphtool.load(FULL_INT8)
     graph.meta["metadata"]["min_runtime_version"] = b"2.10.0".ljust(16, b"\0")
     graph.meta["metadata"]["graphtool"] = b"hello"
     del graph.meta["metadata"]["CONVERSION_METADATA"]
-    reread = graphtool.load(tflite.write(graph))
+    return graph
+
+
+def test_metadata_changes_are_written():
+    reread = graphtool.load(tflite.write(_full_int8_with_changed_metadata()))
     assert reread.meta["metadata"] == {"min_runtime_version": b"2.10.0".ljust(16, b"\0"), "graphtool": b"hello"}
+
+
+@pytest.mark.litert
+def test_metadata_changes_compute_the_same():
     inputs = [np.zeros((1, 8, 8, 1), np.int8)]
-    np.testing.assert_array_equal(run_litert(tflite.write(graph), inputs)[0], run_litert(path.read_bytes(), inputs)[0])
+    np.testing.assert_array_equal(run_litert(tflite.write(_full_int8_with_changed_metadata()), inputs)[0],
+                                  run_litert(FULL_INT8.read_bytes(), inputs)[0])
 
 
 def test_absent_flags_read_as_false_like_present_ones():
     """A bool option the file leaves out (its default) reads as False, not 0, so it compares
-    and prints like a stored one; flipping it writes a model TF's schema reads as True."""
-    graph = graphtool.load(TFLITE_FIXTURES / "float_cnn.tflite")
-    fc = next(n for n in graph if n.op == "FULLY_CONNECTED")
+    and prints like a stored one."""
+    fc = next(n for n in graphtool.load(FLOAT_CNN) if n.op == "FULLY_CONNECTED")
     assert fc.attrs["keep_num_dims"] is False and fc.attrs["asymmetric_quantize_inputs"] is False
+
+
+@pytest.mark.tf
+def test_a_flipped_flag_reads_as_true_in_tensorflows_schema():
+    graph = graphtool.load(FLOAT_CNN)
+    fc = next(n for n in graph if n.op == "FULLY_CONNECTED")
     fc.attrs["keep_num_dims"] = True
     options = [op.builtinOptions for op in model_t(tflite.write(graph)).subgraphs[0].operators
                if hasattr(op.builtinOptions, "keepNumDims")]

@@ -4,14 +4,17 @@ import numpy as np
 import pytest
 
 import graphtool
+from graphtool.formats import tflite
 from graphtool.formats.tflite.writer import EXTERNAL_ALIGN
 
+from ...conftest import run_litert
 from .test_edits import fully_connected_model
 
 K = 256
 M = 2**31 // (4 * K) + 4096  # just over 2 GB
 
 
+@pytest.mark.litert
 @pytest.mark.slow
 def test_model_over_2gb_uses_external_buffers_and_runs(tmp_path):
     from ai_edge_litert.interpreter import Interpreter
@@ -40,21 +43,24 @@ def test_model_over_2gb_uses_external_buffers_and_runs(tmp_path):
 
 
 def test_small_models_keep_the_ordinary_layout():
-    model = graphtool.formats.tflite.write(fully_connected_model(np.ones((4, 3), np.float32)))
+    model = tflite.write(fully_connected_model(np.ones((4, 3), np.float32)))
     reread = graphtool.load(model)
     assert not reread.meta["tflite.external"]
     assert all(int(b.get("offset", 0)) == 0 for b in reread.meta["tflite.buffers"])
 
 
-def test_forced_external_layout_round_trips_and_runs():
-    from graphtool.formats import tflite
+FORCED_EXTERNAL_WEIGHTS = np.random.default_rng(4).standard_normal((6, 3)).astype(np.float32)
 
-    from ...conftest import run_litert
 
-    weights = np.random.default_rng(4).standard_normal((6, 3)).astype(np.float32)
-    external = tflite.write(fully_connected_model(weights), external=True)
+def test_forced_external_layout_round_trips():
+    external = tflite.write(fully_connected_model(FORCED_EXTERNAL_WEIGHTS), external=True)
     reread = graphtool.load(external)
     assert reread.meta["tflite.external"]
     assert tflite.write(reread) == external  # stays external, same bytes
+
+
+@pytest.mark.litert
+def test_forced_external_layout_runs():
+    external = tflite.write(fully_connected_model(FORCED_EXTERNAL_WEIGHTS), external=True)
     x = np.ones((1, 3), np.float32)
-    np.testing.assert_allclose(run_litert(external, [x])[0], x @ weights.T, rtol=1e-5)
+    np.testing.assert_allclose(run_litert(external, [x])[0], x @ FORCED_EXTERNAL_WEIGHTS.T, rtol=1e-5)

@@ -54,6 +54,7 @@ def test_bytes_identical_where_flatbuffer_utils_round_trip_is(tf, path):
     assert ours == theirs
 
 
+@pytest.mark.litert
 @pytest.mark.parametrize("path", [p for p in FIXTURES if tflite_manifest()[p.name]["runs_in_litert"]],
                          ids=lambda p: p.name)
 def test_litert_outputs_bit_identical_after_round_trip(path):

@@ -41,7 +41,7 @@ def _has_constant_operand(graph, node) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["resnet50", "mobilenetv2"])
+@pytest.mark.parametrize("kind", [pytest.param("resnet50", marks=pytest.mark.tf_keras), "mobilenetv2"])
 def test_pipeline_folds_every_batch_norm_and_keeps_outputs(tf, kind, record_property):
     path, input_name, output_name = frozen_model(kind)
     graph = graphtool.load(path)

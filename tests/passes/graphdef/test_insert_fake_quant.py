@@ -119,6 +119,9 @@ def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
 
 # -- end to end: the digits CNN -----------------------------------------------------------------------
 
+@pytest.mark.litert
+@pytest.mark.tf_keras
+@pytest.mark.sklearn
 @pytest.mark.slow
 def test_digits_cnn_becomes_a_fully_int8_model(digits, converted):
     found = kernels(converted.tflite)
@@ -149,6 +152,9 @@ def test_digits_cnn_becomes_a_fully_int8_model(digits, converted):
     assert int8_accuracy >= float_accuracy - ACCURACY_POINTS, (float_accuracy, int8_accuracy)
 
 
+@pytest.mark.litert
+@pytest.mark.tf_keras
+@pytest.mark.sklearn
 @pytest.mark.slow
 def test_fake_quant_graph_in_tensorflow_agrees_with_the_int8_model(tf, digits, converted):
     """Each conv/FC output and the final output, TensorFlow's fake-quant graph against LiteRT's
@@ -175,6 +181,8 @@ def test_fake_quant_graph_in_tensorflow_agrees_with_the_int8_model(tf, digits, c
         assert np.mean(steps > 1 + ROUNDING) < share, tensors[index].name  # nearly all within one step
 
 
+@pytest.mark.tf_keras
+@pytest.mark.sklearn
 @pytest.mark.slow
 def test_fake_quant_graph_stays_close_to_the_float_graph(digits, converted):
     """TensorFlow runs the fake-quant graph; its probabilities stay near the float ones."""

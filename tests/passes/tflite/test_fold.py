@@ -96,6 +96,7 @@ def affine_model(tf) -> bytes:
     return bytes(tf.lite.TFLiteConverter.from_concrete_functions([function], model).convert())
 
 
+@pytest.mark.tf_keras
 def test_the_converter_leaves_mul_add_only_behind_an_activation(affine_model):
     graph = graphtool.load(affine_model)
     assert histogram(graph)["MUL"] == histogram(graph)["ADD"] == 3
@@ -105,6 +106,8 @@ def test_the_converter_leaves_mul_add_only_behind_an_activation(affine_model):
     assert tflite.write(graph) == affine_model
 
 
+@pytest.mark.litert
+@pytest.mark.tf_keras
 def test_mul_add_fold_into_conv_depthwise_and_fully_connected(affine_model):
     graph = graphtool.load(affine_model)
     for node in graph:  # the model the converter would have fused: no activation before the MUL
@@ -145,6 +148,7 @@ def insert_after(graph: Graph, producer: str, op: str, value: np.ndarray, activa
     return name
 
 
+@pytest.mark.litert
 def test_the_activation_moves_and_a_shared_bias_is_copied():
     graph = graphtool.load(FLOAT_CNN)
     conv = first(graph, "CONV_2D")
@@ -203,6 +207,7 @@ def test_dequantize_is_kept_by_default():
     assert tflite.write(graph) == FLOAT16.read_bytes()
 
 
+@pytest.mark.litert
 def test_float16_weights_fold_to_float32(tf):
     from tensorflow.lite.python import schema_py_generated as schema
 
@@ -309,10 +314,13 @@ def constant_chains() -> tuple[Graph, dict[str, np.ndarray]]:
     return graph.validate(), expected
 
 
-def test_constant_chains_fold_to_what_litert_computes():
+FOLD_CHAINS = "fold_constants(fold_dequantize=true)"
+
+
+def test_constant_chains_fold_to_their_values():
     graph, expected = constant_chains()
     before = tflite.write(graph)
-    stats = stats_of(graph, "fold_constants(fold_dequantize=true)")
+    stats = stats_of(graph, FOLD_CHAINS)
     assert stats["folded_ops"] == {"ADD": 1, "CAST": 1, "CONCATENATION": 1, "DEQUANTIZE": 1, "DIV": 1,
                                    "EXPAND_DIMS": 1, "MAXIMUM": 1, "MUL": 1, "NEG": 1, "RESHAPE": 1, "RSQRT": 1,
                                    "SQUEEZE": 1, "SUB": 1, "TRANSPOSE": 1}
@@ -324,18 +332,33 @@ def test_constant_chains_fold_to_what_litert_computes():
         np.testing.assert_allclose(folded.outputs[0].data, value, rtol=1e-7)
     for exact in ("ohwi", "squeezed", "dequantized"):  # moved, negated twice, or exactly widened
         np.testing.assert_array_equal(graph.node(exact).outputs[0].data, expected[exact])
-    after = tflite.write(graph)
-    assert len(after) < len(before)
-    assert_close(run_litert(before, digit_batch()), run_litert(after, digit_batch()))
+    assert len(tflite.write(graph)) < len(before)
+
+
+@pytest.mark.litert
+def test_constant_chains_fold_to_what_litert_computes():
+    graph, _ = constant_chains()
+    before = tflite.write(graph)
+    transform(graph, FOLD_CHAINS)
+    assert_close(run_litert(before, digit_batch()), run_litert(tflite.write(graph), digit_batch()))
+
+
+EXCLUDE_RSQRT = "fold_constants(exclude_op=RSQRT)"
 
 
 def test_excluded_ops_stay_with_what_needs_them():
     graph, _ = constant_chains()
-    stats = stats_of(graph, "fold_constants(exclude_op=RSQRT)")
+    stats = stats_of(graph, EXCLUDE_RSQRT)
     assert stats["skipped"] == {"dequantize_kept": 1, "excluded_op": 1}
     assert {"DEQUANTIZE", "RSQRT", "MUL"} <= set(histogram(graph))  # MUL needs RSQRT's value
     assert "MAXIMUM" not in histogram(graph)  # RSQRT's input still folds
     assert stats["folded"] == 11
+
+
+@pytest.mark.litert
+def test_folding_around_excluded_ops_computes_the_same():
+    graph, _ = constant_chains()
+    transform(graph, EXCLUDE_RSQRT)
     assert_close(run_litert(tflite.write(constant_chains()[0]), digit_batch()),
                  run_litert(tflite.write(graph), digit_batch()))
 
@@ -344,6 +367,7 @@ def per_tensor(scale: float, zero_point: int) -> Quantization:
     return Quantization(np.array([scale], np.float32), np.array([zero_point], np.int64))
 
 
+@pytest.mark.litert
 def test_quantized_values_fold_only_when_they_just_move():
     # A per-channel weight stored transposed: TRANSPOSE would move its quantized dimension.
     path = TFLITE_FIXTURES / "full_int8.tflite"
@@ -388,6 +412,7 @@ def test_quantized_values_fold_only_when_they_just_move():
     np.testing.assert_array_equal(run_litert(before, x)[0], run_litert(tflite.write(graph), x)[0])
 
 
+@pytest.mark.litert
 @pytest.mark.parametrize("name", [n for n, m in tflite_manifest().items() if m["runs_in_litert"]])
 def test_every_runnable_fixture_still_runs_after_folding(name):
     from ai_edge_litert.interpreter import Interpreter

@@ -9,7 +9,7 @@ import graphtool
 from graphtool.formats import tflite
 from graphtool.ir import DType, Graph, Node, Ref, Tensor, make_const
 from graphtool.passes import PassError, get, transform
-from graphtool.passes.helpers import tflite_versions as versions
+from graphtool.formats.tflite import versions
 from graphtool.formats.tflite.ops import builtin_codes
 
 from ...conftest import TFLITE_FIXTURES, random_inputs, run_litert, tflite_manifest
@@ -153,6 +153,8 @@ SPREAD_INPUTS = {"EMBEDDING_LOOKUP": [np.array([0, 75, 150, 225, 299], np.int32)
 
 # -- the converter's dynamic-range and float16 output ------------------------------------------
 
+@pytest.mark.tf
+@pytest.mark.litert
 def test_dynamic_matches_the_converter():
     """float_cnn in dynamic mode gives what the converter gave for the same float model
     (dynamic_range.tflite): op versions, int8 tensors (type, quantized_dimension, scales,
@@ -257,6 +259,8 @@ def test_dynamic_matches_the_converter_at_near_ties(tf):
     assert buffer_bytes(ours, mine) == buffer_bytes(theirs, their)
 
 
+@pytest.mark.tf
+@pytest.mark.litert
 def test_float16_matches_the_converter():
     """float16 mode converts every float32 constant (biases too) to FLOAT16 read through
     DEQUANTIZE, as float16.tflite from the converter: same tensors, same bits, same versions."""
@@ -304,6 +308,18 @@ MODES = {
 
 @pytest.mark.parametrize("mode", sorted(MODES))
 @pytest.mark.parametrize("name", sorted(tflite_manifest()))
+def test_every_fixture_quantizes_and_reads_back(name, mode):
+    original = (TFLITE_FIXTURES / name).read_bytes()
+    written, stats = quantize(original, MODES[mode][0])
+    graphtool.load(written).validate()
+    if stats["tensors"] == 0:
+        assert written == original  # nothing to do: the model is written back as it was
+
+
+@pytest.mark.tf
+@pytest.mark.litert
+@pytest.mark.parametrize("mode", sorted(MODES))
+@pytest.mark.parametrize("name", sorted(tflite_manifest()))
 def test_every_fixture_loads_and_runs(name, mode):
     spec, bound = MODES[mode]
     original = (TFLITE_FIXTURES / name).read_bytes()
@@ -314,8 +330,6 @@ def test_every_fixture_loads_and_runs(name, mode):
 
         Interpreter(model_content=written)  # parses; its Flex ops cannot run anywhere here
         return
-    if stats["tensors"] == 0:
-        assert written == original  # nothing to do: the model is written back as it was
     if bound is not None:
         assert all(score >= bound for score in compare_float_outputs(original, written)), stats
     else:
@@ -339,6 +353,8 @@ def test_dynamic_range_model_is_left_alone():
     assert tflite.write(graph) == original
 
 
+@pytest.mark.tf
+@pytest.mark.litert
 def test_dynamic_range_model_small_weights_on_request():
     original = (TFLITE_FIXTURES / "dynamic_range.tflite").read_bytes()
     written, stats = quantize(original, "quantize_weights(minimum_size=1)")
@@ -349,6 +365,8 @@ def test_dynamic_range_model_small_weights_on_request():
     assert min(compare_float_outputs(original, written)) >= INT8_SQNR_DB
 
 
+@pytest.mark.tf
+@pytest.mark.litert
 def test_float16_model_weights_count_as_float():
     """A published float16 model (FLOAT16 constants behind DEQUANTIZE) in dynamic mode: the
     float16 weights become int8 read by the hybrid kernels directly, their DEQUANTIZE goes,
@@ -374,6 +392,8 @@ def test_float16_model_weights_count_as_float():
 
 # -- per-channel ------------------------------------------------------------------------------
 
+@pytest.mark.tf
+@pytest.mark.litert
 @pytest.mark.parametrize("op", sorted(CHANNEL_SPREAD_MODELS))
 def test_per_channel_beats_per_tensor(op):
     """Weights whose output channels span three decades: one scale per channel is strictly
@@ -403,6 +423,7 @@ def test_per_channel_beats_per_tensor(op):
         assert scores[mode, True] >= scores[mode, False] + PER_CHANNEL_GAIN_DB, scores
 
 
+@pytest.mark.tf
 def test_per_tensor_depthwise_repeats_its_scale():
     """LiteRT's hybrid depthwise kernel reads a scale per channel (a single per-tensor scale
     gives garbage, as the converter's per-tensor output shows), so the one scale is repeated."""
@@ -435,6 +456,8 @@ def two_fc_model(second: str = "FULLY_CONNECTED") -> bytes:
     return tflite.write(graph)
 
 
+@pytest.mark.tf
+@pytest.mark.litert
 def test_shared_weight_is_quantized_once():
     original = two_fc_model()
     written, stats = quantize(original, "quantize_weights")
@@ -449,6 +472,8 @@ def test_shared_weight_is_quantized_once():
     assert min(compare_float_outputs(original, written)) >= INT8_SQNR_DB
 
 
+@pytest.mark.tf
+@pytest.mark.litert
 def test_weight_shared_with_an_op_not_in_ops_gets_a_dequantize():
     """W feeds a FULLY_CONNECTED (hybrid) and a BATCH_MATMUL left out of `ops`: W is
     quantized once; BATCH_MATMUL reads it through DEQUANTIZE and stays float."""
@@ -482,6 +507,7 @@ def accuracy(model: bytes, images: np.ndarray, labels: np.ndarray) -> float:
     return 100.0 * float((probabilities.argmax(axis=1) == labels).mean())
 
 
+@pytest.mark.litert
 @pytest.mark.parametrize("spec", ["quantize_weights", "quantize_weights(minimum_size=1)",
                                   "quantize_weights(mode=weight_only)",
                                   "quantize_weights(mode=weight_only, minimum_size=1)"])
@@ -497,6 +523,8 @@ def test_digits_accuracy_within_half_a_point(spec):
 
 # -- INT4, versions, metadata, parameters ----------------------------------------------------
 
+@pytest.mark.tf
+@pytest.mark.litert
 def test_int4_weight_only():
     written, stats = quantize(float_cnn(), "quantize_weights(mode=weight_only, bits=4, minimum_size=1)")
     model = model_t(written)
@@ -527,6 +555,7 @@ def int8_weights(data: bytes) -> np.ndarray:
     return np.frombuffer(buffer_bytes(model, weight), np.int8).reshape(weight.shape)
 
 
+@pytest.mark.tf
 @pytest.mark.parametrize("fortran_order", [False, True])
 @pytest.mark.parametrize("rounding", sorted(ROUNDED))
 def test_exact_halves_round_as_asked(rounding, fortran_order):
@@ -539,6 +568,8 @@ def test_exact_halves_round_as_asked(rounding, fortran_order):
     np.testing.assert_array_equal(int8_weights(tflite.write(graph)), expected)
 
 
+@pytest.mark.tf
+@pytest.mark.quantizer
 @pytest.mark.slow
 def test_rounding_even_reproduces_ai_edge_quantizer(tmp_path):
     """ai-edge-quantizer's dynamic_wi8_afp32 rounds exact halves to even: with rounding=even
@@ -562,6 +593,7 @@ def test_rounding_even_reproduces_ai_edge_quantizer(tmp_path):
                                           their_tensors[tensor].quantization.scale)
 
 
+@pytest.mark.tf
 def test_min_runtime_version_added_and_never_lowered():
     original = two_fc_model()
     assert not model_t(original).metadata
@@ -624,6 +656,8 @@ def test_second_run_changes_nothing():
     assert tflite.write(graph) == once
 
 
+@pytest.mark.tf
+@pytest.mark.litert
 def test_float16_mode_keeps_hybrid_inputs_float32():
     """On a dynamic-range model the hybrid operators' biases stay FLOAT32 (XNNPACK refuses a
     hybrid operator reading a dequantized float16); the float ops' constants become FLOAT16."""
@@ -637,6 +671,7 @@ def test_float16_mode_keeps_hybrid_inputs_float32():
     assert np.abs(a - b).max() <= FLOAT16_RELATIVE * np.abs(a).max()
 
 
+@pytest.mark.tf
 def test_new_versions_keep_their_operator_code_slots():
     """Raising CONV_2D's and FULLY_CONNECTED's versions replaces their operator codes in place:
     the codes keep the converter's order (and the ops their indices)."""

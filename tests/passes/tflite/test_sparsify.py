@@ -89,40 +89,66 @@ def test_the_encoding_is_the_converters():
 
 # -- models in LiteRT ------------------------------------------------------------------------------
 
-def test_pruned_cnn_runs_bit_identical_and_shrinks():
-    before = stripped_cnn()
+def tfmot_stripped() -> bytes:
+    return (PRUNED / "tfmot_stripped.tflite").read_bytes()
+
+
+# what each model sparsified here was before
+SPARSIFIED = {
+    "pruned_cnn": stripped_cnn,
+    "tfmot_stripped": tfmot_stripped,
+    "weight_only": lambda: stripped_cnn("quantize_weights(mode=weight_only, minimum_size=16)"),
+    "float16": lambda: stripped_cnn("quantize_weights(mode=float16, minimum_size=16)"),
+}
+
+
+@pytest.mark.litert
+@pytest.mark.parametrize("name", sorted(SPARSIFIED))
+def test_sparsified_models_run_bit_identical(name):
+    before = SPARSIFIED[name]()
+    after, _ = sparsified(before)
+    x = [reference_images()]
+    np.testing.assert_array_equal(run_litert(after, x)[0], run_litert(before, x)[0])
+
+
+def test_pruned_cnn_shrinks():
+    before = SPARSIFIED["pruned_cnn"]()
     after, stats = sparsified(before)
     assert stats["sparsified"] == 4 and stats["skipped"] == {"below_threshold": 1}  # the depthwise kernel
     summary = graphtool.inspect(graphtool.load(after))
     assert summary.ops["DENSIFY"] == 4
     stored = [w for w in summary.weights if w.sparse_storage]
     assert len(stored) == 4 and all(w.zeros == 0.75 for w in stored)
-    x = [reference_images()]
-    np.testing.assert_array_equal(run_litert(after, x)[0], run_litert(before, x)[0])
     assert len(after) < 0.5 * len(before)
     assert stats["sparse_bytes"] < stats["dense_bytes"]
 
 
+def tfmot_sparsity() -> bytes:
+    """The converter's own EXPERIMENTAL_SPARSITY of the Keras model tfmot_stripped came from."""
+    return (PRUNED / "tfmot_sparsity.tflite").read_bytes()
+
+
 def test_sparsify_matches_the_converters_experimental_sparsity_and_is_no_larger():
-    """TF-MOT's stripped model: graphtool's sparsify against the converter's own
-    EXPERIMENTAL_SPARSITY of the same Keras model (fixtures/pruned/tfmot_sparsity.tflite)."""
-    ours, stats = sparsified((PRUNED / "tfmot_stripped.tflite").read_bytes())
-    theirs = (PRUNED / "tfmot_sparsity.tflite").read_bytes()
+    ours, stats = sparsified(tfmot_stripped())
+    theirs = tfmot_sparsity()
     assert stats["sparsified"] == 4
     assert graphtool.inspect(graphtool.load(ours)).ops == graphtool.inspect(graphtool.load(theirs)).ops
-    x = [reference_images()]
-    np.testing.assert_array_equal(run_litert(ours, x)[0], run_litert(theirs, x)[0])
     assert len(ours) <= len(theirs)
 
 
+@pytest.mark.litert
+def test_sparsify_computes_what_the_converters_experimental_sparsity_does():
+    ours, _ = sparsified(tfmot_stripped())
+    x = [reference_images()]
+    np.testing.assert_array_equal(run_litert(ours, x)[0], run_litert(tfmot_sparsity(), x)[0])
+
+
 def test_min_runtime_version_rises_to_what_densify_needs():
-    before = (PRUNED / "tfmot_stripped.tflite").read_bytes()
+    before = tfmot_stripped()
     assert graphtool.inspect(graphtool.load(before)).min_runtime_version == "1.5.0"
     after, stats = sparsified(before)
     assert stats["min_runtime_version"] == "2.2.0"
     assert graphtool.inspect(graphtool.load(after)).min_runtime_version == "2.2.0"
-    x = [reference_images()]
-    np.testing.assert_array_equal(run_litert(after, x)[0], run_litert(before, x)[0])
 
 
 def test_a_sparse_model_reads_back_and_writes_the_same_bytes():
@@ -135,16 +161,13 @@ def test_a_sparse_model_reads_back_and_writes_the_same_bytes():
 
 @pytest.mark.parametrize("mode", ["weight_only", "float16"])
 def test_quantized_weights_are_densified_before_their_dequantize(mode):
-    before = stripped_cnn(f"quantize_weights(mode={mode}, minimum_size=16)")
-    after, stats = sparsified(before)
+    after, stats = sparsified(SPARSIFIED[mode]())
     assert stats["sparsified"] == 4
     graph = graphtool.load(after)
     for node in graph:
         if node.op == "DENSIFY":
             (consumer, _), = graph.consumers(node.name)
             assert graph.node(consumer).op == "DEQUANTIZE"
-    x = [reference_images()]
-    np.testing.assert_array_equal(run_litert(after, x)[0], run_litert(before, x)[0])
 
 
 def test_int8_weights_of_integer_kernels_stay_dense():
@@ -162,6 +185,7 @@ def test_threshold_decides_which_weights_go_sparse():
         sparsified(stripped_cnn(), "sparsify(threshold=0)")
 
 
+@pytest.mark.litert
 def test_size_table():
     """Raw and gzip sizes before and after sparsify, for the README/BENCHMARKS."""
     rows = [("pruned CNN as exported (variables; not sparsified)", (PRUNED / "pruned_cnn.tflite").read_bytes(), None),

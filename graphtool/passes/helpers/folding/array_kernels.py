@@ -5,8 +5,18 @@ from __future__ import annotations
 import numpy as np
 
 from ....ir import DType, Node
-from .base import (INDEX_TYPES, EvalError, Unsupported, Value, arity, index_scalar, index_vector, int_attr, kernel,
-                   output)
+from .base import (
+    INDEX_TYPES,
+    EvalError,
+    Unsupported,
+    Value,
+    arity,
+    index_scalar,
+    index_vector,
+    int_attr,
+    kernel,
+    output,
+)
 
 
 @kernel("Identity")

@@ -6,8 +6,19 @@ from __future__ import annotations
 import numpy as np
 
 from ....ir import DType, Node
-from .base import (NATIVE_FLOATS, REAL_NUMERIC, EvalError, Kernel, Unsupported, Value, arity, flush_denormals,
-                   kernel, output, same_dtype)
+from .base import (
+    NATIVE_FLOATS,
+    REAL_NUMERIC,
+    EvalError,
+    Kernel,
+    Unsupported,
+    Value,
+    arity,
+    flush_denormals,
+    kernel,
+    output,
+    same_dtype,
+)
 
 
 def _operands(node: Node, inputs: list[Value], allowed: frozenset) -> tuple[DType, list[np.ndarray]]:

@@ -1,8 +1,8 @@
-"""The compatibility rule tables: JSON data shipped in graphtool/analysis/rules/, loaded on
-first use and cached.
+"""The rule tables: what each runtime and accelerator supports and which runtime each
+operator version needs, as JSON data in this package (the one copy), loaded on first use
+and cached. `graphtool check` reads them all; the TFLite format reads runtime_versions.
 
-The sources live in schemas/compat/ (copied into the package; a test keeps the two
-identical). Every table is versioned (`schema`) and names where each rule comes from:
+Every table is versioned (`schema`) and names where each rule comes from:
 `sources` maps a key to {file, repository, tensorflow, what}, and rules refer to a key.
 """
 from __future__ import annotations
@@ -12,10 +12,10 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from ...errors import GraphtoolError
+from ..errors import GraphtoolError
 
 SCHEMA = "graphtool.compat.v1"
-PACKAGE = "graphtool.analysis.rules"
+PACKAGE = __name__
 TABLES = ("tflite_graphdef", "select_tf_ops", "tflite_builtins", "gpu", "edgetpu", "micro", "xnnpack",
           "runtime_versions")
 

@@ -5,7 +5,7 @@ Facts transcribed from tensorflow/tensorflow (no code taken):
 - `tensorflow/compiler/mlir/lite/tools/versioning/runtime_version.cc`
   (`FindMinimumRuntimeVersionForOp`; the converter's copy of
   `tensorflow/lite/tools/versioning/runtime_version.cc`, which adds TILE v4):
-  RUNTIME_VERSIONS, loaded from schemas/compat/runtime_versions.json.
+  RUNTIME_VERSIONS, the rule table graphtool/rules/runtime_versions.json.
 - `tensorflow/compiler/mlir/lite/tools/versioning/op_version.cc`
   (`GetBuiltinOperatorVersion`, same rules as `tensorflow/lite/tools/versioning/op_version.cc`)
   and `op_signature.cc` (what counts as per-channel): `required_version`, for the operators
@@ -20,12 +20,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...analysis.compat.rules import runtime_versions
+from ... import rules
 from ...ir import DType, Graph, Node, Ref, Tensor
+from . import keys, tables
 
 # op -> minimum runtime of version 1, 2, 3, ... (runtime_version.cc; None: no entry). The
-# table is data, schemas/compat/runtime_versions.json, shared with `graphtool check`.
-RUNTIME_VERSIONS: dict[str, tuple[str | None, ...]] = runtime_versions()
+# table is data, graphtool/rules/runtime_versions.json, shared with `graphtool check`.
+RUNTIME_VERSIONS: dict[str, tuple[str | None, ...]] = rules.runtime_versions()
 
 METADATA_KEY = "min_runtime_version"
 METADATA_BYTES = 16
@@ -39,8 +40,12 @@ def min_runtime(op: str, version: int) -> str | None:
 
 
 def runtime_key(version: str) -> tuple[int, ...]:
-    """"2.17.0" -> (2, 17, 0), for numeric comparison ("2.9.0" < "2.17.0")."""
-    return tuple(int(part) for part in version.split("."))
+    """"2.17.0" -> (2, 17, 0), for numeric comparison ("2.9.0" < "2.17.0"); "2.4" compares as
+    (2, 4, 0). ValueError unless the version is MAJOR.MINOR[.PATCH]."""
+    parts = version.split(".")
+    if not version or not all(p.isdigit() for p in parts) or len(parts) > 3:
+        raise ValueError(f"runtime version {version!r} is not of the form MAJOR.MINOR[.PATCH]")
+    return tuple([int(p) for p in parts] + [0] * (3 - len(parts)))
 
 
 def model_min_runtime(graphs: list[Graph]) -> str | None:
@@ -49,8 +54,8 @@ def model_min_runtime(graphs: list[Graph]) -> str | None:
     best: str | None = None
     for graph in graphs:
         for node in graph:
-            if node.op in RUNTIME_VERSIONS and not node.meta.get("custom"):
-                found = min_runtime(node.op, int(node.meta.get("version", 1)))
+            if node.op in RUNTIME_VERSIONS and not keys.is_custom(node):
+                found = min_runtime(node.op, keys.op_version(node))
                 if found is not None and (best is None or runtime_key(found) > runtime_key(best)):
                     best = found
     return best
@@ -62,6 +67,20 @@ def encode_runtime(version: str) -> bytes:
     if len(raw) >= METADATA_BYTES:
         raise ValueError(f"runtime version {version!r} does not fit in {METADATA_BYTES} bytes")
     return raw.ljust(METADATA_BYTES, b"\0")
+
+
+def raise_min_runtime(graph: Graph) -> str | None:
+    """Raise the model's min_runtime_version metadata to what its operators need (it is
+    never lowered, and left as it is unless raised). Returns the version it now says."""
+    metadata = graph.meta.get(keys.METADATA)
+    if metadata is None:
+        metadata = graph.meta[keys.METADATA] = {}
+    old = decode_runtime(metadata.get(METADATA_KEY, b""))
+    new = model_min_runtime(tables.subgraphs(graph))
+    if new is None or old is not None and runtime_key(old) >= runtime_key(new):
+        return old
+    metadata[METADATA_KEY] = encode_runtime(new)
+    return new
 
 
 def decode_runtime(raw: bytes) -> str | None:
@@ -83,7 +102,7 @@ def required_version(graph: Graph, node: Node) -> int | None:
     """The version op_version.cc gives `node` from its signature (input and output types,
     weight quantization, options); None for ops outside VERSIONED_OPS."""
     rule = _RULES.get(node.op)
-    if rule is None or node.meta.get("custom"):
+    if rule is None or keys.is_custom(node):
         return None
     inputs = [None if ref is None else _tensor(graph, ref) for ref in graph.inputs_of(node.name)]
     return rule(_Signature(inputs, node.outputs, node.attrs))
@@ -163,7 +182,7 @@ def _fully_connected(s: _Signature) -> int:
         return 12  # per-channel hybrid
     if s.types(I16, I8, I16) and s.opt("quantized_bias_type"):
         return 11
-    if weights is not None and "sparsity" in weights.meta:
+    if weights is not None and keys.SPARSITY in weights.meta:
         return 8
     if s.types(I16, I16, I16):
         return 7

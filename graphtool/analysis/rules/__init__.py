@@ -1,1 +1,0 @@
-"""Compatibility rule tables (JSON) shipped with graphtool; sources in schemas/compat/."""

@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--format", choices=("graphdef", "tflite"), help="only transforms for this format")
     parser.add_argument("--json", action="store_true", help="print one JSON list")
     parser.add_argument("--verbose", "-v", action="store_true", help="full docs, not only the summary")
-    parser.add_argument("--markdown", action="store_true", help="print the reference as markdown (README's)")
+    parser.add_argument("--markdown", action="store_true", help="print the reference as markdown (docs/transforms.md's)")
     parser.set_defaults(run=run)
 
 

@@ -441,7 +441,7 @@ def test_unfolded_batch_norms_are_an_error(tf):
 
 def test_committed_keras2_cnn_fixture_converts_to_int8(tf, tmp_path):
     """fixtures/graphdef/keras2_cnn.pb (Conv2D+BiasAdd+FusedBatchNormV3, depthwise+BN, global
-    average pooling as Mean, Dense+softmax) through the README's pipeline and converter call."""
+    average pooling as Mean, Dense+softmax) through docs/commands.md's pipeline and converter call."""
     images = np.load(TFLITE_FIXTURES / "digits_test.npz")["images"]
     samples = samples_file(tmp_path, input=images[:128])
     graph = graphtool.load(GRAPHDEF_FIXTURES / "keras2_cnn.pb")
@@ -453,7 +453,7 @@ def test_committed_keras2_cnn_fixture_converts_to_int8(tf, tmp_path):
     path = tmp_path / "fake_quant.pb"
     graphtool.save(graph, path)
 
-    converter = tf.compat.v1.lite.TFLiteConverter.from_frozen_graph(  # as the README shows it
+    converter = tf.compat.v1.lite.TFLiteConverter.from_frozen_graph(  # as docs/commands.md shows it
         str(path), input_arrays=["input"], output_arrays=["Identity"], input_shapes={"input": [1, 8, 8, 1]})
     converter.inference_type = tf.int8
     converter.quantized_input_stats = {"input": tuple(stats["quantized_input_stats"]["input"])}

@@ -187,7 +187,7 @@ def test_threshold_decides_which_weights_go_sparse():
 
 @pytest.mark.litert
 def test_size_table():
-    """Raw and gzip sizes before and after sparsify, for the README/BENCHMARKS."""
+    """Raw and gzip sizes before and after sparsify, for docs/commands.md and BENCHMARKS."""
     rows = [("pruned CNN as exported (variables; not sparsified)", (PRUNED / "pruned_cnn.tflite").read_bytes(), None),
             ("anchor: TF-MOT strip_pruning + converter EXPERIMENTAL_SPARSITY",
              (PRUNED / "tfmot_sparsity.tflite").read_bytes(), None),

@@ -35,6 +35,7 @@ import numpy as np  # noqa: E402
 import graphtool  # noqa: E402
 from digits import MODELS, ROOT, TEST_SPLIT, digits_split  # noqa: E402
 from graphtool.formats import savedmodel  # noqa: E402
+from graphtool.logs import quiet_runtime, show_runtime_logs  # noqa: E402
 from graphtool.runtime.litert import TfliteModel  # noqa: E402
 from graphtool.runtime.tensorflow import convert_fake_quant_graphdef, convert_graphdef, import_tensorflow  # noqa: E402
 
@@ -182,10 +183,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the models go (default build/demo)")
     parser.add_argument("--json", action="store_true", help="also print the rows as one JSON line")
+    parser.add_argument("--details", action="store_true",
+                        help="also print the compatibility checks, the verify results and the timings")
+    parser.add_argument("--verbose", "-v", action="store_true", help="show the runtimes' own log lines")
     args = parser.parse_args(argv)
+    if args.verbose:
+        show_runtime_logs()
     started = time.perf_counter()
-    result = run(args.out)
+    with quiet_runtime():
+        result = run(args.out)
     print(table(result["rows"]))
+    if args.details:
+        print_details(result, args.out, time.perf_counter() - started)
+    if args.json:
+        print(json.dumps([row.__dict__ for row in result["rows"]]))
+    return 0
+
+
+def print_details(result: dict, out: Path, seconds: float) -> None:
     print()
     for target, report in result["checks"].items():
         verdict = "compatible" if report.compatible else "NOT compatible"
@@ -197,10 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"verify {name}: max abs error {output.max_abs_error:.4f}, "
               f"top-1 agreement {output.top1_agreement:.2%} ({report.runs} test images)")
     print("graphtool steps: " + ", ".join(f"{k} {v:.2f} s" for k, v in result["steps"].items()))
-    print(f"total {time.perf_counter() - started:.1f} s; models in {args.out}")
-    if args.json:
-        print(json.dumps([row.__dict__ for row in result["rows"]]))
-    return 0
+    print(f"total {seconds:.1f} s; models in {out}")
 
 
 if __name__ == "__main__":

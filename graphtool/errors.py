@@ -1,6 +1,14 @@
 """The errors graphtool raises. Everything derives from GraphtoolError."""
 from __future__ import annotations
 
+# The distribution on PyPI ("graphtool" there is an unrelated project): what install hints name.
+DISTRIBUTION = "graph-transform-tool"
+
+
+def install_hint(extra: str) -> str:
+    """The command that installs an extra: pip install 'graph-transform-tool[tf]'."""
+    return f"pip install '{DISTRIBUTION}[{extra}]'"
+
 
 class GraphtoolError(Exception):
     """Base of every error graphtool raises on purpose."""
@@ -29,6 +37,11 @@ class FormatError(GraphtoolError):
 
 class UnknownFormatError(FormatError):
     """The input is not recognisably any model format graphtool reads."""
+
+
+class GraphtoolWarning(UserWarning):
+    """Something graphtool did that the user may not expect (the command line prints it as
+    one line, `graphtool: warning: ...`)."""
 
 
 class GraphError(GraphtoolError):

@@ -22,9 +22,10 @@ EXACT = 1e-5             # strip_pruning + folding + float conversion keep the p
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> tuple[str, dict[str, dict]]:
     out = tmp_path_factory.mktemp("demo")
-    done = subprocess.run([sys.executable, str(ROOT / "demo" / "run.py"), "--out", str(out), "--json"],
+    done = subprocess.run([sys.executable, str(ROOT / "demo" / "run.py"), "--out", str(out), "--details", "--json"],
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stderr == "", f"the demo printed runtime logs or warnings:\n{done.stderr[-3000:]}"
     *text, last = done.stdout.strip().splitlines()
     return "\n".join(text), {row["model"]: row for row in json.loads(last)}
 

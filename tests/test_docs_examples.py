@@ -356,7 +356,8 @@ def test_the_readme_demo_table_is_what_make_demo_prints(tmp_path):
     (block,) = re.findall(r"^```\n(model .*?)^```", quick, re.S | re.M)
     result = _run([sys.executable, str(ROOT / "demo" / "run.py"), "--out", str(tmp_path)], ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
-    printed = result.stdout[result.stdout.index("model "):].split("\n\n")[0]
+    assert result.stderr == "", f"the demo printed runtime logs or warnings:\n{result.stderr[-3000:]}"
+    printed = result.stdout.strip()  # its table and nothing else
     header = block.splitlines()[0]
     assert printed.splitlines()[0] == header
     gzip_column = re.split(r"\s{2,}", header.strip()).index("gzip size")

@@ -16,14 +16,15 @@ PACKAGE = ROOT / "graphtool"
 # layer -> the layers it may import (besides itself). The table of docs/architecture.md.
 MAY_IMPORT: dict[str, frozenset[str]] = {
     "errors": frozenset(),
+    "logs": frozenset(),
     "ir": frozenset({"errors"}),
     "rules": frozenset({"errors"}),
-    "formats": frozenset({"errors", "ir", "rules"}),
+    "formats": frozenset({"errors", "logs", "ir", "rules"}),
     "pattern": frozenset({"errors", "ir"}),
-    "runtime": frozenset({"errors", "ir", "formats"}),
-    "passes": frozenset({"errors", "ir", "rules", "formats", "pattern", "runtime"}),
-    "analysis": frozenset({"errors", "ir", "rules", "formats", "pattern", "runtime", "passes"}),
-    "cli": frozenset({"errors", "ir", "rules", "formats", "pattern", "runtime", "passes", "analysis", "__init__"}),
+    "runtime": frozenset({"errors", "logs", "ir", "formats"}),
+    "passes": frozenset({"errors", "logs", "ir", "rules", "formats", "pattern", "runtime"}),
+    "analysis": frozenset({"errors", "logs", "ir", "rules", "formats", "pattern", "runtime", "passes"}),
+    "cli": frozenset({"errors", "logs", "ir", "rules", "formats", "pattern", "runtime", "passes", "analysis", "__init__"}),
 }
 TOP_LEVEL = {"__init__", "__main__"}  # the package's front door: imports every layer, only cli imports it
 

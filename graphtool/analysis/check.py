@@ -21,11 +21,24 @@ from typing import Callable, Iterable
 from ..errors import GraphtoolError
 from ..ir import Graph
 from .compat import edgetpu, gpu, graphdef_ops, micro, runtime, tflite_ops, xnnpack
-from .compat.report import ERROR, INFO, SEVERITIES, WARNING, CheckReport, Finding
+from .compat.report import (
+    COMPATIBLE,
+    ERROR,
+    INCOMPATIBLE,
+    INFO,
+    NONE,
+    PARTIAL,
+    SEVERITIES,
+    WARNING,
+    CheckReport,
+    Finding,
+)
 
-__all__ = ["ERROR", "INFO", "SEVERITIES", "TARGETS", "WARNING", "CheckError", "CheckReport", "Finding", "check"]
+__all__ = ["COMPATIBLE", "DELEGATES", "ERROR", "INCOMPATIBLE", "INFO", "NONE", "PARTIAL", "SEVERITIES", "TARGETS",
+           "WARNING", "CheckError", "CheckReport", "Finding", "check", "parse_target"]
 
 TARGETS = ("tflite", "tflite+select", "gpu", "edgetpu", "micro", "xnnpack", "runtime")
+DELEGATES = frozenset({"gpu", "edgetpu", "xnnpack"})  # run what they take; the CPU runs the rest
 RUNTIME_PREFIX = "runtime:"
 
 
@@ -47,7 +60,8 @@ def check(graph: Graph, target: str, outputs: Iterable[str] | None = None) -> Ch
                          f"(or check it with --target tflite)")
     if outputs and fmt != "graphdef":
         raise CheckError("outputs apply to GraphDefs only (a .tflite model declares its outputs)")
-    report = CheckReport(target=target, format=fmt, is_runtime_target=name == "runtime")
+    report = CheckReport(target=target, format=fmt, is_runtime_target=name == "runtime",
+                         is_delegate=name in DELEGATES)
     if fmt == "graphdef":
         graphdef_ops.check(graph, report, select=name == "tflite+select", outputs=outputs)
     elif name == "runtime":

@@ -213,14 +213,14 @@ def dot_program() -> str | None:
     return shutil.which("dot")
 
 
-def render(dot_source: str, fmt: str) -> bytes:
-    """`dot_source` rendered by Graphviz as svg or png."""
+def render(dot_source: str, fmt: str, wanted: str | None = None) -> bytes:
+    """`dot_source` rendered by Graphviz as svg or png (for a `wanted` format that embeds it)."""
     if fmt not in ("svg", "png"):
         raise GraphtoolError(f"Graphviz output format must be svg or png, not {fmt!r}")
     program = dot_program()
     if program is None:
-        raise GraphvizMissingError(f"writing {fmt.upper()} needs Graphviz's `dot`, which is not on PATH: "
-                                   f"{GRAPHVIZ_HINT}")
+        raise GraphvizMissingError(f"writing {(wanted or fmt).upper()} needs Graphviz's `dot`, which is not on "
+                                   f"PATH: {GRAPHVIZ_HINT}")
     result = subprocess.run([program, f"-T{fmt}"], input=dot_source.encode("utf-8", "backslashreplace"),
                             capture_output=True)
     if result.returncode != 0:
@@ -263,7 +263,7 @@ def draw(graph: Graph, path: str | os.PathLike, collapse_depth: int | None = Non
     if fmt == "dot":
         data = source.encode("utf-8", "backslashreplace")
     elif fmt == "html":
-        data = html_page(render(source, "svg"), title)
+        data = html_page(render(source, "svg", wanted="html"), title)
     else:
         data = render(source, fmt)
     atomic_write(path, [data])

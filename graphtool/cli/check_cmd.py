@@ -6,7 +6,8 @@ import argparse
 import json
 
 from .. import formats
-from ..analysis.check import TARGETS, CheckReport, check
+from ..analysis.check import PARTIAL, TARGETS, CheckReport, check, parse_target
+from .common import errors_about
 
 EXIT_INCOMPATIBLE = 1
 
@@ -17,8 +18,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Check every operator against a target: tflite (a GraphDef: would TFLITE_BUILTINS alone "
                     "convert it; a .tflite: only builtins), tflite+select (plus Select TF ops), gpu, edgetpu, "
                     "micro, xnnpack, runtime (the minimum TFLite runtime) or runtime:X.Y.Z (every operator "
-                    "checked against that runtime). Exit status 0 when compatible, 1 when not.")
-    parser.add_argument("model", metavar="MODEL", help=".pb, .pbtxt or .tflite file")
+                    "checked against that runtime). A delegate (gpu, edgetpu, xnnpack) that takes some "
+                    "operators but not all partially delegates the model (verdict `partial`; the CPU runs "
+                    "the rest). Exit status 0 when compatible, 1 when partial or not compatible, 2 on bad "
+                    "input. --json's `verdict` is compatible, partial, none (a delegate takes nothing) or "
+                    "incompatible.")
+    parser.add_argument("model", metavar="MODEL", help=".pb, .pbtxt or .tflite file, or a SavedModel directory")
     parser.add_argument("--target", "-t", required=True, metavar="T",
                         help=f"one of {', '.join(TARGETS)}, runtime:<version>")
     parser.add_argument("--outputs", default="", metavar="A,B",
@@ -30,7 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     outputs = [name for name in args.outputs.split(",") if name] or None
-    report = check(formats.load(args.model), args.target, outputs=outputs)
+    with errors_about(args.model):
+        parse_target(args.target)
+        report = check(formats.load(args.model), args.target, outputs=outputs)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -41,10 +48,15 @@ def run(args: argparse.Namespace) -> int:
 def render(report: CheckReport, path: str, show_info: bool = False) -> str:
     counts = report.counts
     unit = "nodes" if report.format == "graphdef" else "operators"
-    verdict = "compatible" if report.compatible else "NOT compatible"
     tally = ", ".join(_plural(counts[key], noun) for key, noun in (("error", "error"), ("warning", "warning"),
                                                                     ("info", "note")))
-    lines = [f"{path}: {verdict} with {report.target} ({report.operators:,} {unit} checked; {tally})"]
+    if report.verdict == PARTIAL:
+        taken = report.operators - report.refused_operators
+        head = f"partially delegated to {report.target} ({taken:,} of {report.operators:,} {unit}"
+    else:
+        verdict = "compatible with" if report.compatible else "NOT compatible with"
+        head = f"{verdict} {report.target} ({report.operators:,} {unit} checked"
+    lines = [f"{path}: {head}; {tally})"]
     if report.is_runtime_target:
         lines.append(f"Minimum runtime: {report.min_runtime_version or 'unknown'}")
     for finding in report.findings:

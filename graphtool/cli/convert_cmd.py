@@ -13,8 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "convert", help="re-encode a model losslessly (binary <-> text GraphDef, .tflite)",
         description="Read IN and write it to OUT with no transform; the suffixes choose the "
                     "encoding (.pb binary, .pbtxt text, .tflite). The output is written atomically.")
-    parser.add_argument("input", metavar="IN")
-    parser.add_argument("output", metavar="OUT")
+    parser.add_argument("input", metavar="IN", help="model to read: .pb, .pbtxt, .tflite, or a SavedModel directory")
+    parser.add_argument("output", metavar="OUT", help="where to write it; its suffix chooses the encoding")
     parser.add_argument("--in-place", action="store_true", help="allow OUT to be IN")
     parser.add_argument("--allow-unknown-fields", action="store_true",
                         help="write a TFLite model even though fields from a newer schema would be dropped")

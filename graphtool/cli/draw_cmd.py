@@ -6,6 +6,7 @@ import sys
 
 from .. import formats
 from ..analysis.draw import draw, node_count
+from .common import errors_about
 
 BIG_GRAPH = 500  # nodes beyond which collapsing scopes is suggested
 
@@ -16,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Draw a model: one box per node labelled with its op, name and output shape; "
                     "constants folded into their consumer's label; control dependencies dashed; TFLite "
                     "subgraphs as clusters. .dot needs nothing; .svg, .png and .html need Graphviz's `dot`.")
-    parser.add_argument("model", metavar="MODEL", help=".pb, .pbtxt or .tflite file")
+    parser.add_argument("model", metavar="MODEL", help=".pb, .pbtxt or .tflite file, or a SavedModel directory")
     parser.add_argument("-o", "--output", required=True, metavar="OUT",
                         help="where to write: .dot (or .gv), .svg, .png or .html")
     parser.add_argument("--collapse-scopes", type=int, metavar="DEPTH", default=None,
@@ -28,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     graph = formats.load(args.model)
-    fmt = draw(graph, args.output, collapse_depth=args.collapse_scopes, fold_constants=not args.show_constants)
+    with errors_about(args.output):
+        fmt = draw(graph, args.output, collapse_depth=args.collapse_scopes, fold_constants=not args.show_constants)
     count = node_count(graph)
     print(f"wrote {args.output} ({fmt}, {count:,} nodes)")
     if count > BIG_GRAPH and args.collapse_scopes is None:

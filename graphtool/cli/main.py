@@ -4,18 +4,17 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
+import warnings
 from typing import Sequence
 
 from .. import __version__
-from ..errors import GraphtoolError
+from ..errors import GraphtoolError, GraphtoolWarning
+from ..logs import show_runtime_logs
 from . import check_cmd, convert_cmd, diff_cmd, draw_cmd, inspect_cmd, transform_cmd, transforms_cmd, verify_cmd
+from .common import UsageError
 
 COMMANDS = (inspect_cmd, transform_cmd, transforms_cmd, diff_cmd, check_cmd, verify_cmd, draw_cmd, convert_cmd)
 EXIT_BAD_INPUT = 2
-
-
-class UsageError(GraphtoolError):
-    """The command line itself is wrong."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,11 +26,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="graphtool",
                      description="Inspect, transform and check TensorFlow GraphDefs and TFLite models.")
     parser.add_argument("--version", action="version", version=f"graphtool {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    for command_parser in (parser, *_commands(parser)):  # these go before or after the command
+        default = False if command_parser is parser else argparse.SUPPRESS
+        command_parser.add_argument("--debug", action="store_true", default=default,
+                                    help="show the full traceback on errors")
+        try:
+            command_parser.add_argument("--verbose", "-v", action="store_true", default=default,
+                                        help="show the runtimes' own log lines (TensorFlow, LiteRT)")
+        except argparse.ArgumentError:  # `transforms -v` has its own meaning: the full docs
+            pass
+    return parser
+
+
+def _commands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for command in COMMANDS:
         command.register(sub)
-    return parser
+    return list(sub.choices.values())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,9 +51,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):  # names from model files need not be valid UTF-8
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _run(argv, debug)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """graphtool's own warnings as one line; others as Python shows them."""
+    if issubclass(category, GraphtoolWarning):
+        print(f"graphtool: warning: {_one_line(str(message))}", file=sys.stderr)
+    else:
+        print(warnings.formatwarning(message, category, filename, lineno, line), end="", file=sys.stderr)
+
+
+def _run(argv: list[str], debug: bool) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        if args.verbose:
+            show_runtime_logs()
         if args.command is None:
             parser.print_help()
             return EXIT_BAD_INPUT

@@ -10,8 +10,8 @@ import os
 import sys
 
 from .. import formats
-from ..errors import GraphtoolError
 from ..passes import transform
+from .common import UsageError, errors_about
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,22 +46,29 @@ def _bool(text: str) -> bool:
     return text.lower() in ("true", "1")
 
 
+def _one_of(positional: str, value: str | None, flag: str, flag_value: str | None) -> str | None:
+    """The path given as a positional argument or as its GTT flag; both only when they agree."""
+    if value and flag_value and os.path.abspath(value) != os.path.abspath(flag_value):
+        raise UsageError(f"{positional} is {value!r} but {flag} is {flag_value!r}: give one of them")
+    return value or flag_value
+
+
 def _names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def run(args: argparse.Namespace) -> int:
-    source = args.in_graph or args.input
-    target = args.out_graph or args.output
+    source = _one_of("IN", args.input, "--in_graph", args.in_graph)
+    target = _one_of("OUT", args.output, "--out_graph", args.out_graph)
     if not source or not target:
-        raise GraphtoolError("transform needs IN and OUT (or --in_graph and --out_graph)")
+        raise UsageError("transform needs IN and OUT (or --in_graph and --out_graph)")
+    if not args.transforms.strip():
+        raise UsageError("--transforms is empty: name at least one transform (`graphtool transforms` lists them)")
     if not args.in_place and os.path.exists(target) and os.path.exists(source) and os.path.samefile(source, target):
-        raise GraphtoolError(f"{target}: output is the input; pass --in-place to overwrite it")
+        raise UsageError(f"{target}: output is the input; pass --in-place to overwrite it")
     graph = formats.load(source)
-    try:
+    with errors_about(source):
         report = transform(graph, args.transforms, inputs=_names(args.inputs), outputs=_names(args.outputs))
-    except GraphtoolError as exc:
-        raise GraphtoolError(f"{source}: {exc}") from exc
     formats.save(graph, target, text=args.output_as_text, allow_unknown=args.allow_unknown_fields)
     if args.json:
         import dataclasses

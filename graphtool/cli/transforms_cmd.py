@@ -14,7 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--format", choices=("graphdef", "tflite"), help="only transforms for this format")
     parser.add_argument("--json", action="store_true", help="print one JSON list")
     parser.add_argument("--verbose", "-v", action="store_true", help="full docs, not only the summary")
-    parser.add_argument("--markdown", action="store_true", help="print the reference as markdown (docs/transforms.md's)")
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the reference as markdown (docs/transforms.md's)")
     parser.set_defaults(run=run)
 
 
@@ -37,10 +38,17 @@ def run(args: argparse.Namespace) -> int:
             for line in p.doc.strip().splitlines()[1:]:
                 print(f"    {line.strip()}")
         for name, type_name, default, doc in p.parameters():
-            shown = "" if default in (None, "", []) else f" = {default}"
+            shown = "" if default in (None, "", []) else f" = {spec_value(default)}"
             print(f"    {name} ({type_name}{shown}){': ' + doc if doc else ''}")
         print("    ignore_errors (bool = false)")
     return 0
+
+
+def spec_value(value: object) -> str:
+    """A parameter value as a transform string writes it (true/false, as ignore_errors)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def markdown(passes) -> str:
@@ -59,7 +67,7 @@ def markdown(passes) -> str:
             lines.append("| parameter | type | default | meaning |")
             lines.append("|---|---|---|---|")
             for name, type_name, default, text in params:
-                shown = "" if default in (None, "", []) else f"`{default}`"
+                shown = "" if default in (None, "", []) else f"`{spec_value(default)}`"
                 lines.append(f"| `{name}` | {type_name} | {shown} | {text} |")
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"

@@ -4,9 +4,10 @@ from __future__ import annotations
 import mmap
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
-from ..errors import FormatError, UnknownFormatError
+from ..errors import FormatError, GraphtoolWarning, UnknownFormatError
 from ..ir import Graph
 from . import graphdef, savedmodel, tflite
 from .graphdef import keys as graphdef_keys
@@ -31,21 +32,66 @@ def _suffix(path: str) -> str:
     return os.path.splitext(name)[1]
 
 
+class SuffixWarning(GraphtoolWarning):
+    """A model file's suffix names another format than its bytes hold (it was read by its bytes)."""
+
+
+Encoding = tuple[str, bool]  # (format, text)
+TFLITE, BINARY_GRAPHDEF, TEXT_GRAPHDEF = ("tflite", False), ("graphdef", False), ("graphdef", True)
+NAMES = {TFLITE: "TFLite", BINARY_GRAPHDEF: "binary GraphDef", TEXT_GRAPHDEF: "text GraphDef"}
+TEXT_STARTS = (b"node ", b"node{", b"libra", b"versi")  # how text GraphDefs begin
+
+
 def detect(path: str | None, data: bytes) -> tuple[str, bool]:
-    """(format, text) for a model, from its suffix, or from its bytes when it has none."""
-    if path is not None:
-        suffix = _suffix(path)
-        if suffix in SUFFIXES:
-            return SUFFIXES[suffix]
-        if data[4:8] == TFLITE_IDENTIFIER:
-            return "tflite", False
-        raise UnknownFormatError(
-            f"unknown model suffix {suffix or '(none)'!r}; expected one of {', '.join(SUFFIXES)}")
-    if data[4:8] == TFLITE_IDENTIFIER:
-        return "tflite", False
-    if data.lstrip()[:5] in (b"node ", b"node{", b"libra", b"versi"):
-        return "graphdef", True
-    return "graphdef", False
+    """(format, text) a model most likely is: TFLite when its bytes carry TFLite's file
+    identifier, else a GraphDef, as text or binary by its suffix or, without one, its bytes."""
+    return candidates(path, data)[0]
+
+
+def candidates(path: str | None, data: bytes) -> list[Encoding]:
+    """The encodings worth trying for a model, most likely first. The bytes decide what they
+    can (TFLite's file identifier, the first word of a text GraphDef): then, or where the
+    suffix agrees with them, one encoding is tried, so its error is the one reported. TFLite
+    comes last otherwise: its error says what the file identifier is."""
+    if bytes(data[4:8]) == TFLITE_IDENTIFIER:
+        return [TFLITE]
+    claimed = SUFFIXES.get(_suffix(path)) if path is not None else None
+    if not data:
+        return [claimed or BINARY_GRAPHDEF]
+    if bytes(data[:4096]).lstrip()[:5] in TEXT_STARTS:
+        return [TEXT_GRAPHDEF, TFLITE] if claimed == TFLITE else [TEXT_GRAPHDEF]
+    if claimed == BINARY_GRAPHDEF or path is None:  # bytes from Python: their reader's error, precisely
+        return [BINARY_GRAPHDEF]
+    also_text = [TEXT_GRAPHDEF] if claimed == TEXT_GRAPHDEF else []  # a text GraphDef may open with a comment
+    return [BINARY_GRAPHDEF, *also_text, TFLITE]
+
+
+def _reason(encoding: Encoding, exc: FormatError) -> str:
+    """What the reader of `encoding` said, without repeating what it was not."""
+    message = exc.message.removeprefix(f"not a {NAMES[encoding]}: ")
+    return f"{exc.where}: {message}" if exc.where else message
+
+
+def _parse(data: bytes, path: str | None) -> Graph:
+    """Read `data` as the first encoding that parses; a SuffixWarning when it is not the one
+    the suffix names; one FormatError naming every encoding tried when none does."""
+    tried: list[tuple[Encoding, FormatError]] = []
+    for encoding in candidates(path, data):
+        fmt, text = encoding
+        try:
+            graph = graphdef.read(data, text=text, source=path) if fmt == "graphdef" else tflite.read(data)
+        except FormatError as exc:
+            tried.append((encoding, exc))
+            continue
+        claimed = SUFFIXES.get(_suffix(path)) if path is not None else None
+        if claimed is not None and claimed[0] != fmt:
+            warnings.warn(SuffixWarning(f"{path}: the suffix says {NAMES[claimed]}, the bytes are {NAMES[encoding]}; "
+                                        f"read as {NAMES[encoding]}"), stacklevel=3)
+        return graph
+    if len(tried) == 1:
+        raise tried[0][1]
+    reasons = "; ".join(f"not {NAMES[encoding]} ({_reason(encoding, exc)})" for encoding, exc in tried)
+    raise UnknownFormatError(f"not a model graphtool reads: {reasons}")
 
 
 def load(source: str | os.PathLike | bytes) -> Graph:
@@ -61,8 +107,7 @@ def load(source: str | os.PathLike | bytes) -> Graph:
             return graph
         data = _read_file(path)
     try:
-        fmt, text = detect(path, data)
-        graph = graphdef.read(data, text=text, source=path) if fmt == "graphdef" else tflite.read(data)
+        graph = _parse(data, path)
     except FormatError as exc:
         raise exc.with_source(path or "<bytes>") from None
     graph.meta["source"] = path
@@ -95,6 +140,8 @@ def save(graph: Graph, path: str | os.PathLike, text: bool | None = None,
     """Write `graph` to `path` atomically: a temporary file in the same folder, then rename.
     `allow_unknown` writes a TFLite model even if fields the schema does not know are dropped."""
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise FormatError("is a directory; give a file name for the output", source=path)
     unfrozen = savedmodel.unfrozen(graph) if graph.format == "graphdef" else []
     if unfrozen:
         raise FormatError(f"variables {', '.join(unfrozen[:3])} hold values only in memory (written by the "

@@ -25,9 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FormatError, first_line
+from ..errors import FormatError, first_line, install_hint
 from ..ir import CONST_OP, DType, Graph, Node, Ref, Tensor, make_const
 from ..ir.attrs import TensorShape
+from ..logs import prepare_tensorflow, quietly
 from . import graphdef
 from .graphdef import keys as graphdef_keys
 
@@ -56,6 +57,7 @@ def is_saved_model(path: str | os.PathLike) -> bool:
     return os.path.isdir(path) and any(os.path.isfile(os.path.join(path, f)) for f in SAVED_MODEL_FILES)
 
 
+@quietly
 def read(path: str, signature: str | None = None) -> Graph:
     """The SavedModel's `signature` (default serving_default, or its only one) as a Graph."""
     key, function, _loaded = load_signature(path, signature)  # _loaded keeps the variables alive
@@ -168,14 +170,17 @@ def _check_read(graph: Graph, read: str, value: np.ndarray) -> None:
 
 # -- TensorFlow side -------------------------------------------------------------------------
 
+@quietly
 def _tensorflow() -> Any:
+    prepare_tensorflow()
     try:
         import tensorflow as tf
     except ImportError:
-        raise FormatError("reading a SavedModel needs TensorFlow: pip install 'graphtool[tf]'") from None
+        raise FormatError(f"reading a SavedModel needs TensorFlow: {install_hint('tf')}") from None
     return tf
 
 
+@quietly
 def load_signature(path: str, key: str | None = None) -> tuple[str, Any, Any]:
     """(key, concrete function, loaded object) of the SavedModel's signature `key` (default
     serving_default, or its only one), by tf.saved_model.load; FormatError naming `path` if

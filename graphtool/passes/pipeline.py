@@ -86,7 +86,8 @@ def transform(graph: Graph, spec: Spec, inputs: Iterable[str] = (), outputs: Ite
                 graph.validate()
         except GraphtoolError as exc:
             if not ignore:
-                raise PassError(f"{where}: {exc}") from exc
+                message = str(exc).removeprefix(f"{call.name}: ")  # the pass often names itself
+                raise PassError(f"{where}: {message}") from exc
             graph.restore(snapshot)
             report.passes.append(PassReport(call.name, False, {}, time.perf_counter() - start, before,
                                             len(graph), error=str(exc)))

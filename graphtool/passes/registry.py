@@ -10,6 +10,7 @@ valid ones. Every pass also takes `ignore_errors`.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import importlib
 import logging
@@ -113,8 +114,9 @@ def get(name: str, format: str | None = None) -> Pass:
     """The pass registered as `name` for `format` (any format when None)."""
     _load_all()
     if name not in _REGISTRY:
-        raise PassError(f"Transform {name!r} not recognized. Known transforms: "
-                        f"{', '.join(sorted(_REGISTRY))}")
+        close = difflib.get_close_matches(name, _REGISTRY, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise PassError(f"Transform {name!r} not recognized; {hint}known transforms: {', '.join(sorted(_REGISTRY))}")
     candidates = _REGISTRY[name]
     for candidate in candidates:
         if format is None or format in candidate.formats:

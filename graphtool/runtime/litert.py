@@ -11,13 +11,15 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import first_line
+from ..errors import first_line, install_hint
 from ..ir.quantization import dequantize, quantize
+from ..logs import quietly
 from . import ModelRunError, RuntimeUnavailableError
 
-INSTALL_HINT = "pip install 'graphtool[litert]'"
+INSTALL_HINT = install_hint("litert")
 
 
+@quietly
 def import_interpreter() -> type:
     """LiteRT's Interpreter class, or RuntimeUnavailableError saying how to install it."""
     try:
@@ -70,6 +72,7 @@ def _detail(raw: Mapping[str, Any]) -> TensorDetail:
 class TfliteModel:
     """A TFLite model loaded in a LiteRT interpreter; runs its main subgraph."""
 
+    @quietly
     def __init__(self, model: bytes, source: str = "<tflite>", num_threads: int | None = None):
         interpreter_class = import_interpreter()
         self.source = source
@@ -116,6 +119,7 @@ class TfliteTensors:
     (experimental_preserve_all_tensors), so intermediate values can be read by tensor index
     — what calibration needs. Runs the main subgraph."""
 
+    @quietly
     def __init__(self, model: bytes, source: str = "<tflite>"):
         interpreter_class = import_interpreter()
         self.source = source
@@ -141,6 +145,7 @@ class TfliteTensors:
             raise ModelRunError(f"{self.source}: LiteRT cannot read tensor {index}: {first_line(exc)}") from None
 
 
+@quietly
 def _invoke(model, values: Sequence[np.ndarray]) -> None:
     """Feed `values` to `model`'s interpreter in input order and run it, resizing inputs
     when their shapes changed since the last run (model: TfliteModel or TfliteTensors)."""

@@ -2,21 +2,22 @@
 name in a tf.compat.v1.Session. TensorFlow is imported on first use only."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import first_line
+from ..errors import first_line, install_hint
+from ..logs import prepare_tensorflow, quietly
 from . import ModelRunError, RuntimeUnavailableError
 
-INSTALL_HINT = "pip install 'graphtool[tf]'"
+INSTALL_HINT = install_hint("tf")
 
 
+@quietly
 def import_tensorflow(purpose: str = "running a GraphDef") -> Any:
     """The tensorflow module, or RuntimeUnavailableError saying how to install it."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    prepare_tensorflow()
     try:
         import tensorflow
     except ImportError as exc:
@@ -33,6 +34,7 @@ def tensor_name(name: str) -> str:
 class GraphDefSession:
     """A serialized GraphDef imported once (no name prefix), run as often as needed."""
 
+    @quietly
     def __init__(self, graph_def: bytes, source: str = "<graphdef>"):
         tf = import_tensorflow()
         self.source = source
@@ -46,6 +48,7 @@ class GraphDefSession:
             raise ModelRunError(f"{source}: TensorFlow cannot import the graph: {first_line(exc)}") from None
         self._session = tf.compat.v1.Session(graph=self.graph)
 
+    @quietly
     def run(self, feeds: Mapping[str, np.ndarray], fetches: Sequence[str]) -> list[np.ndarray]:
         """Values of `fetches` (tensor names, `node` meaning `node:0`) given `feeds`."""
         tf = self._tf
@@ -106,6 +109,7 @@ def _converter(graph_def: bytes, inputs: Sequence[str], outputs: Sequence[str],
     return tf.compat.v1.lite.TFLiteConverter(message, input_tensors, output_tensors), input_tensors
 
 
+@quietly
 def _convert(converter: Any, source: str) -> bytes:
     from tensorflow.lite.python.convert_phase import ConverterError
 
@@ -159,6 +163,7 @@ class SavedModelSignature:
     its signatures (default serving_default, or its only one) with inputs fed by key.
     Inputs and outputs are listed in key order, as the signature flattens them."""
 
+    @quietly
     def __init__(self, path: str, signature: str | None = None):
         from ..formats.savedmodel import load_signature, signature_inputs
 
@@ -189,6 +194,7 @@ class SavedModelSignature:
         return [SignatureTensor(key, tensor.name, _numpy_dtype(structured[key].dtype), _dims(structured[key].shape))
                 for key, tensor in zip(keys, tensors)]
 
+    @quietly
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Every output, by key, for input values given by key."""
         tf = self._tf

@@ -24,8 +24,8 @@ def run_cli(argv: list[str]) -> int:
 def test_json_has_exactly_the_specified_keys(capsys):
     assert run_cli(["check", str(TFLITE_FIXTURES / "float_cnn.tflite"), "--target", "edgetpu", "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
-    assert list(data) == ["target", "compatible", "findings"]
-    assert data["target"] == "edgetpu" and data["compatible"] is False
+    assert list(data) == ["target", "compatible", "verdict", "findings"]
+    assert data["target"] == "edgetpu" and data["compatible"] is False and data["verdict"] == "none"
     assert data["findings"] and all(list(f) == FINDING_KEYS for f in data["findings"])
     assert {f["severity"] for f in data["findings"]} == {"error"}
 

@@ -257,10 +257,10 @@ def test_models_with_different_inputs_are_bad_input(monkeypatch, capsys):
 
 def test_missing_runtime_is_one_line_saying_how_to_install(monkeypatch, capsys, folded):
     monkeypatch.setitem(sys.modules, "tensorflow", None)  # import tensorflow now raises ImportError
-    with pytest.raises(RuntimeUnavailableError, match=r"pip install 'graphtool\[tf\]'"):
+    with pytest.raises(RuntimeUnavailableError, match=r"pip install 'graph-transform-tool\[tf\]'"):
         verify(CNN, folded)
     code, _, err = run_cli(monkeypatch, capsys, "verify", CNN, folded)
-    assert code == 2 and "graphtool[tf]" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "graph-transform-tool[tf]" in err and len(err.strip().splitlines()) == 1
 
 
 def test_bad_options_and_files_exit_2(monkeypatch, capsys, tmp_path):

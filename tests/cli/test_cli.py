@@ -51,7 +51,7 @@ def _bad_inputs(tmp_path):
         "truncated.pb": good[: len(good) // 2 + 7],
         "garbage.pb": bytes(range(256)) * 4,
         "empty.pb": b"",
-        "model.onnx": good,
+        "model.onnx": b"\x08\x07\x12\x04onnx" + good[:40],  # what is not a GraphDef nor TFLite, whatever its name
         "broken.pbtxt": b"node { name: 'a' op: \n",
     }
     paths = {}

@@ -1,7 +1,7 @@
 """What a compatibility check returns: findings per operator and the verdict.
 
 `CheckReport.to_dict()` is exactly what `graphtool check --json` prints:
-{"target", "compatible", "min_runtime_version" (runtime targets only), "findings": [...]}.
+{"target", "compatible", "verdict", "min_runtime_version" (runtime targets only), "findings": [...]}.
 """
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ from typing import Any
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 SEVERITIES = (ERROR, WARNING, INFO)
+
+# Verdicts. A delegate (GPU, XNNPACK, Edge TPU) that takes some operators runs the model,
+# partly: "partial". A runtime that lacks an operator cannot run the model: "incompatible".
+COMPATIBLE, PARTIAL, NONE, INCOMPATIBLE = "compatible", "partial", "none", "incompatible"
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class CheckReport:
     findings: list[Finding] = field(default_factory=list)
     min_runtime_version: str | None = None
     is_runtime_target: bool = False
+    is_delegate: bool = False  # a delegate runs what it takes and leaves the rest to the CPU
     format: str | None = None
     operators: int = 0  # operators (TFLite) or nodes (GraphDef) examined
     sources: list[str] = field(default_factory=list)  # the rule sources consulted
@@ -53,13 +58,29 @@ class CheckReport:
         return not any(f.severity == ERROR for f in self.findings)
 
     @property
+    def refused_operators(self) -> int:
+        """Operators with an error finding (each counted once)."""
+        return len({(f.subgraph, f.index) for f in self.findings if f.severity == ERROR and f.index is not None})
+
+    @property
+    def verdict(self) -> str:
+        """compatible; for a delegate partial (it takes some operators) or none; for anything
+        else incompatible."""
+        if self.compatible:
+            return COMPATIBLE
+        if not self.is_delegate:
+            return INCOMPATIBLE
+        model_wide = any(f.severity == ERROR and f.index is None for f in self.findings)
+        return NONE if model_wide or self.refused_operators >= self.operators else PARTIAL
+
+    @property
     def counts(self) -> dict[str, int]:
         """Findings by severity, every severity present (0 when none)."""
         found = Counter(f.severity for f in self.findings)
         return {severity: found.get(severity, 0) for severity in SEVERITIES}
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"target": self.target, "compatible": self.compatible}
+        data: dict[str, Any] = {"target": self.target, "compatible": self.compatible, "verdict": self.verdict}
         if self.is_runtime_target:
             data["min_runtime_version"] = self.min_runtime_version
         data["findings"] = [f.to_dict() for f in self.findings]

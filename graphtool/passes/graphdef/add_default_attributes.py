@@ -4,18 +4,20 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from ...errors import install_hint
 from ...formats import graphdef
 from ...ir import MISSING_OP, Graph
+from ...logs import prepare_tensorflow, quietly
 from ..registry import Context, NoParams, PassError, PassResult, register
 
-INSTALL_HINT = "pip install 'graphtool[tf]'"
+INSTALL_HINT = install_hint("tf")
 
 
 @register("add_default_attributes", NoParams, formats=("graphdef",), guarantee="exact")
 def add_default_attributes(graph: Graph, params: NoParams, context: Context) -> PassResult:
     """Give every node the attrs its op declares with a default value but the node lacks.
 
-    Needs TensorFlow (the `tf` extra: pip install 'graphtool[tf]'): the defaults come from
+    Needs TensorFlow (the `tf` extra: pip install 'graph-transform-tool[tf]'): the defaults come from
     TF's op registry, as in GTT. Ops TF does not know (custom ops, function names used as
     ops) are left alone and counted. Nodes inside the function library are not touched.
     Exact: an absent attr and its default mean the same."""
@@ -39,7 +41,9 @@ def add_default_attributes(graph: Graph, params: NoParams, context: Context) -> 
     return PassResult(added > 0, {"added": added, "unknown_ops": sorted(unknown)})
 
 
+@quietly
 def _op_registry() -> Any:
+    prepare_tensorflow()
     try:
         from tensorflow.python.framework import op_def_registry
     except ImportError as exc:

@@ -73,5 +73,5 @@ def test_unknown_ops_are_counted(tf):
 def test_without_tensorflow_it_says_how_to_get_it(tf, monkeypatch):
     graph = graphtool.load(conv_graph(tf))
     monkeypatch.setitem(sys.modules, "tensorflow.python.framework", None)
-    with pytest.raises(PassError, match=r"graphtool\[tf\]"):
+    with pytest.raises(PassError, match=r"graph-transform-tool\[tf\]"):
         transform(graph, "add_default_attributes")

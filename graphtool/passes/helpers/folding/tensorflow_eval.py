@@ -11,6 +11,7 @@ from ....errors import first_line
 from ....formats import graphdef
 from ....ir import DType, Graph, Node, make_const
 from ....ir.attrs import FuncAttr
+from ....logs import prepare_tensorflow, quietly
 from .base import EvalError, Unsupported, Value
 
 # Output types whose numpy storage is a same-width view of what TensorFlow returns.
@@ -30,6 +31,7 @@ class TensorFlowEvaluator:
         self._count = 0
         self.used = 0
 
+    @quietly
     def evaluate(self, node: Node, inputs: list[Value]) -> list[Value]:
         """All outputs of `node` given its input values."""
         tf = self._start()
@@ -63,6 +65,7 @@ class TensorFlowEvaluator:
 
     def _start(self) -> Any:
         if self._tf is None:
+            prepare_tensorflow()
             try:
                 import tensorflow as tf
             except ImportError:

@@ -32,6 +32,7 @@ REQUIRES = {
     "micro": "tflite_micro",
     "sklearn": "sklearn",
     "pydot": "pydot",
+    "opencv": "cv2",
 }
 TF_FIXTURES = {"tf", "tf_graph_pb2"}
 INSTALL_HINT = "pip install -e '.[test]'"

@@ -1,33 +1,46 @@
 """Frozen Keras application graphs for the slow tests, built once with TensorFlow and
-cached under build/test-models/ (no downloads: weights=None, seeded initialisers)."""
+cached under build/test-models/ (no downloads: weights=None, seeded initialisers). The cache
+file names carry a digest of how each model is built, so a change here rebuilds it."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from .conftest import ROOT
 
 CACHE = ROOT / "build" / "test-models"
 
+# kind -> (the Keras that builds it, its keras.applications name, keyword arguments)
+MODELS: dict[str, tuple[str, str, dict]] = {
+    "resnet50": ("tf_keras", "ResNet50", {}),
+    "mobilenetv2": ("keras", "MobileNetV2", {"input_shape": [96, 96, 3], "alpha": 0.35}),
+    "mobilenetv3small": ("keras", "MobileNetV3Small", {"input_shape": [64, 64, 3]}),
+    "efficientnetb0": ("keras", "EfficientNetB0", {"input_shape": [64, 64, 3]}),
+}
+
 _BUILD = r'''
-import os, sys
+import json, os, sys
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-kind, out = sys.argv[1], sys.argv[2]
-if kind == "resnet50":
+package, application, kwargs = json.loads(sys.argv[1])
+kwargs = {key: tuple(value) if isinstance(value, list) else value for key, value in kwargs.items()}
+out = sys.argv[2]
+if package == "tf_keras":
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
 import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-if kind == "resnet50":
+if package == "tf_keras":
     import tf_keras as keras
-    keras.utils.set_random_seed(0)
-    model = keras.applications.ResNet50(weights=None)
 else:
     import keras
-    keras.utils.set_random_seed(0)
-    model = keras.applications.MobileNetV2(weights=None, input_shape=(96, 96, 3), alpha=0.35)
+keras.utils.set_random_seed(0)
+model = getattr(keras.applications, application)(weights=None, **kwargs)
 rng = np.random.default_rng(0)
 for layer in model.layers:  # give every batch norm statistics worth folding
     if "BatchNormalization" in type(layer).__name__:
@@ -44,15 +57,29 @@ print(frozen.inputs[0].name, frozen.outputs[0].name)
 
 
 def frozen_model(kind: str) -> tuple[Path, str, str]:
-    """(path, input tensor name, output tensor name) of a frozen resnet50 / mobilenetv2."""
+    """(path, input tensor name, output tensor name) of a frozen model of MODELS."""
+    recipe = json.dumps(MODELS[kind])
+    digest = hashlib.sha256((_BUILD + recipe).encode()).hexdigest()[:12]
     CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"{kind}.pb"
-    names = CACHE / f"{kind}.names"
+    path = CACHE / f"{kind}-{digest}.pb"
+    names = path.with_suffix(".names")
     if not path.exists() or not names.exists():
-        result = subprocess.run([sys.executable, "-c", _BUILD, kind, str(path)], capture_output=True, text=True,
+        result = subprocess.run([sys.executable, "-c", _BUILD, recipe, str(path)], capture_output=True, text=True,
                                 env=dict(os.environ, PYTHONHASHSEED="0"))
         if result.returncode:
             raise RuntimeError(result.stderr[-2000:])
         names.write_text(result.stdout.strip().splitlines()[-1])
     inputs, outputs = names.read_text().split()
     return path, inputs, outputs
+
+
+def kinds() -> list:
+    """The kinds of MODELS as pytest parameters, those Keras 2 builds marked `tf_keras`."""
+    return [pytest.param(kind, marks=pytest.mark.tf_keras) if keras == "tf_keras" else kind
+            for kind, (keras, _, _) in MODELS.items()]
+
+
+def logits(graph) -> str:
+    """The node whose output the model's one Softmax turns into probabilities."""
+    (softmax,) = [node.name for node in graph if node.op == "Softmax"]
+    return graph.inputs_of(softmax)[0].node

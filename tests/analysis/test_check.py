@@ -33,7 +33,7 @@ def test_json_has_exactly_the_specified_keys(capsys):
 def test_runtime_json_carries_the_minimum_version(capsys):
     assert run_cli(["check", str(TFLITE_FIXTURES / "dynamic_range.tflite"), "-t", "runtime", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert list(data) == ["target", "compatible", "min_runtime_version", "findings"]
+    assert list(data) == ["target", "compatible", "verdict", "min_runtime_version", "findings"]
     assert data["min_runtime_version"] == "2.17.0"
 
 

@@ -3,6 +3,9 @@
 Reading follows TensorFlow's rules: `tensor_content` holds the raw little-endian bytes;
 otherwise the typed `*_val` field holds the values, and fewer values than elements means
 the last one repeats (the broadcast form `float_val: 0.0` of a large zero tensor).
+Writing copies the proto a tensor was read from while it is unchanged, and writes anything
+new in one standard form that GraphDef consumers other than TensorFlow read too
+(`source_form`).
 """
 from __future__ import annotations
 
@@ -170,8 +173,9 @@ def decode_values(proto: pb.TensorProto, dtype: DType, shape: tuple, where: str)
 
 
 def tensor_to_proto(tensor: Tensor, out: pb.TensorProto) -> pb.TensorProto:
-    """Encode `tensor` into `out`: the source proto when unchanged, else tensor_content
-    (string_val for strings), as TensorFlow's own make_tensor_proto does."""
+    """Encode `tensor` into `out`: the source proto when unchanged, else in the standard form
+    (see `source_form`): for every dtype but strings, the bytes TensorFlow's
+    make_tensor_proto writes for a scalar or a tensor of its tensor_content types."""
     if is_unchanged(tensor):
         out.CopyFrom(tensor.meta[keys.TENSOR_PROTO])
         return out
@@ -180,8 +184,57 @@ def tensor_to_proto(tensor: Tensor, out: pb.TensorProto) -> pb.TensorProto:
     out.dtype = tensor.dtype.tf
     data = tensor.data
     shape_to_proto(tuple(data.shape), out.tensor_shape)
+    out.tensor_shape.SetInParent()  # a scalar's empty shape is written too, as TensorFlow does
     if tensor.dtype is DType.STRING:
         out.string_val.extend(s if isinstance(s, bytes) else str(s).encode() for s in data.flat)
+    elif data.ndim == 0:
+        _set_value(out, tensor.dtype, data)
     else:
         out.tensor_content = np.ascontiguousarray(data, dtype=tensor.dtype.numpy.newbyteorder("<")).tobytes()
     return out
+
+
+def _set_value(out: pb.TensorProto, dtype: DType, data: np.ndarray) -> None:
+    """A scalar's one value in its typed field, as TensorFlow's make_tensor_proto writes it."""
+    field = _VALUE_FIELD[dtype]
+    flat = np.asarray(data, dtype=dtype.numpy).reshape(1)
+    if field == "float8_val":
+        out.float8_val = flat.tobytes()
+    elif field == "half_val":
+        out.half_val.extend(flat.view(np.uint16).tolist())  # the bits of a float16 or bfloat16
+    elif field in ("scomplex_val", "dcomplex_val"):
+        getattr(out, field).extend([flat.real[0], flat.imag[0]])
+    else:
+        getattr(out, field).extend(flat.tolist())
+
+
+def source_form(tensor: Tensor) -> str | None:
+    """The form in which the writer would copy `tensor`'s source TensorProto, when that is not
+    the standard form of a new tensor; None when it is, or when `tensor` is written afresh.
+
+    The standard form is what GraphDef consumers read: a scalar's one value in its typed
+    field (TensorFlow's make_tensor_proto; OpenCV reads a concat axis as int_val[0]), the
+    values of any other tensor in tensor_content (OpenCV's importer reads non-scalar
+    constants from there only), strings one string_val per element. The other forms, which
+    TensorFlow reads alike: "no values" (zeros), "broadcast" (fewer values than elements:
+    the last one repeats), "typed field" (every value in the typed field) and "scalar in
+    tensor_content"."""
+    if not is_unchanged(tensor) or tensor.dtype.numpy is None or not tensor.num_elements:
+        return None
+    proto = tensor.meta[keys.TENSOR_PROTO]
+    if proto.tensor_content:
+        return "scalar in tensor_content" if tensor.shape == () else None
+    values = len(getattr(proto, _VALUE_FIELD[tensor.dtype]))
+    if tensor.dtype in (DType.COMPLEX64, DType.COMPLEX128):
+        values //= 2  # (real, imaginary) pairs
+    if values == 0:
+        return "no values"
+    if values < tensor.num_elements:
+        return "broadcast"
+    return "typed field" if tensor.shape != () and tensor.dtype is not DType.STRING else None
+
+
+def write_afresh(tensor: Tensor) -> None:
+    """Have the writer encode `tensor` from its values, in the standard form (see
+    `source_form`), instead of copying the TensorProto it was read from."""
+    tensor.meta.pop(keys.TENSOR_PROTO, None)

@@ -2,7 +2,7 @@
 
 Both passes find y = x·scale + offset, per output channel, after a *producer*: a Conv2D,
 DepthwiseConv2dNative or MatMul with constant weights, possibly followed by steps that keep
-every channel apart (a constant bias as BiasAdd/Add/AddV2, BatchToSpaceND, a Reshape that
+every channel apart (a constant bias as BiasAdd/Add/AddV2/Sub, BatchToSpaceND, a Reshape that
 keeps the channel axis last, Identity), or a ConcatV2 of several producers. Folding scales
 the weights of each conv by its channels' scale, drops the old biases and emits one BiasAdd
 carrying bias·scale + offset, named as the node it replaces so consumers keep working.
@@ -27,6 +27,7 @@ from .skips import Skip, Skips
 LINEAR_OPS = ("Conv2D", "DepthwiseConv2dNative", "MatMul")
 FLOAT_DTYPES = NATIVE_FLOATS  # float16, float32, float64
 PASS_THROUGH_OPS = frozenset({"Identity", "Snapshot", "StopGradient", "PreventGradient"})
+BIAS_OPS = ("BiasAdd", "Add", "AddV2", "Sub")  # ops adding a constant (x - c for Sub) that producer() follows
 
 # Reasons a candidate is left alone: the keys of stats["skipped"].
 NOT_LINEAR = "input is not Conv2D/DepthwiseConv2dNative/MatMul"
@@ -195,12 +196,35 @@ def _step_operands(graph: Graph, node: Node, consts: Constants) -> tuple[Ref, np
         rest = [consts.value(r) for r in inputs[2:]]
         if const is not None and all(v is not None for v in rest) and consts.value(inputs[0]) is None:
             return inputs[0], const
-    if node.op in ("Add", "AddV2") and len(inputs) == 2:
+    if node.op in ("Add", "AddV2", "Sub") and len(inputs) == 2:
         values = [consts.value(r) for r in inputs]
-        if (values[0] is None) != (values[1] is None):
-            variable = 0 if values[0] is None else 1
-            return inputs[variable], values[1 - variable]
+        if values[0] is None and values[1] is not None:
+            return inputs[0], np.negative(values[1]) if node.op == "Sub" else values[1]
+        if node.op != "Sub" and values[0] is not None and values[1] is None:
+            return inputs[1], values[0]
     raise Skip(NOT_LINEAR, f"reached {node.name} ({node.op})")
+
+
+def adds_constant(graph: Graph, node: Node, consts: Constants) -> bool:
+    """True when `node` adds a float constant to one variable operand (BiasAdd, Add or AddV2
+    of one, Sub of one from it): a step producer() takes as a bias."""
+    if node.op not in BIAS_OPS:
+        return False
+    try:
+        const = _step_operands(graph, node, consts)[1]
+    except Skip:
+        return False
+    return const is not None and np.asarray(const).dtype.kind == "f"
+
+
+def bias_vector(node: Node, const: np.ndarray, base: "Producer") -> np.ndarray | None:
+    """The constant `node` (BiasAdd, Add, AddV2; Sub, the constant negated) adds to base's
+    output, per channel of base; None when it is not per channel (a BiasAdd adds along its
+    data_format's channel axis)."""
+    if node.op != "BiasAdd":
+        return per_channel(const, base.rank, base.axis, base.channels)
+    bias_axis = 1 if node.attrs.get("data_format", "NHWC").startswith("NC") else base.rank - 1
+    return per_channel(const, 1, 0, base.channels) if bias_axis == base.axis else None
 
 
 def _linear(graph: Graph, node: Node, consts: Constants) -> Producer:
@@ -270,13 +294,8 @@ def _concat(graph: Graph, node: Node, consts: Constants, keep: set[str]) -> Prod
 
 def _add_step(base: Producer, node: Node, through: Ref, const: np.ndarray | None) -> None:
     last = base.axis == base.rank - 1
-    if node.op in ("BiasAdd", "Add", "AddV2"):
-        if node.op == "BiasAdd":
-            layout = node.attrs.get("data_format", "NHWC")
-            bias_axis = 1 if layout.startswith("NC") else base.rank - 1
-            vector = per_channel(const, 1, 0, base.channels) if bias_axis == base.axis else None
-        else:
-            vector = per_channel(const, base.rank, base.axis, base.channels)
+    if node.op in BIAS_OPS:
+        vector = bias_vector(node, const, base)
         if vector is None:
             raise Skip(NOT_PER_CHANNEL, f"{node.name} adds a constant of shape {np.shape(const)}")
         base.bias = vector if base.bias is None else base.bias + vector
@@ -336,16 +355,9 @@ class Rewriter:
 
     def apply(self, fold: Fold) -> None:
         graph, prod, root = self.graph, fold.producer, fold.root
-        for part in prod.parts:
-            origin = constant_value(graph, part.weights)
-            origin_name = origin[0].name if origin else part.weights.node
-            name = self._unique(f"{origin_name}_bn_folded")
-            new = scaled_weights(part.conv, part.value, fold.scale[part.channels])
-            graph.add_node(make_const(name, new))
-            graph.set_input(part.conv.name, 1, name)
-            self.dropped.append(part.weights)
-            self.weight_names[name] = origin_name
-        for node, through in prod.biases:
+        if np.any(fold.scale != 1):  # a sum of biases leaves the weights as they are
+            self._scale_weights(prod, fold.scale)
+        for node, through in reversed(prod.biases):  # outermost first: each then reads the conv
             graph.replace_uses(Ref(node.name, 0), through)
         bias = prod.bias * fold.scale if prod.bias is not None else None
         if bias is not None or fold.offset is not None:
@@ -369,6 +381,18 @@ class Rewriter:
         for node in [root, *fold.also_remove, *(n for n, _ in prod.biases)]:
             self.dropped.extend(r for r in graph.inputs_of(node.name) if r is not None)
             graph.remove_node(node.name)
+
+    def _scale_weights(self, prod: Producer, scale: np.ndarray) -> None:
+        """Give each conv of `prod` new weights, its output channels multiplied by `scale`."""
+        for part in prod.parts:
+            origin = constant_value(self.graph, part.weights)
+            origin_name = origin[0].name if origin else part.weights.node
+            name = self._unique(f"{origin_name}_bn_folded")
+            new = scaled_weights(part.conv, part.value, scale[part.channels])
+            self.graph.add_node(make_const(name, new))
+            self.graph.set_input(part.conv.name, 1, name)
+            self.dropped.append(part.weights)
+            self.weight_names[name] = origin_name
 
     def finish(self) -> int:
         """Remove constants left unused, rename, sort; returns how many nodes were removed."""

@@ -21,11 +21,12 @@ AFFINE_OPS = ("MUL", "ADD", "SUB")
 
 @dataclass
 class _Step:
-    """One MUL/ADD/SUB to fold into `linear`: y = linear(x) <op> constant (per channel)."""
+    """One MUL/ADD/SUB to fold into `linear`: y = linear(x) * scale + offset, per channel."""
 
     linear: Node
     affine: Node
-    per_channel: np.ndarray  # float64 [channels]
+    scale: np.ndarray  # float64 [channels]
+    offset: np.ndarray  # float64 [channels]
     weights: Ref
     bias: Ref | None
 
@@ -35,16 +36,16 @@ def fold_batch_norms(graph: Graph, params: NoParams, context: Context) -> PassRe
     """Fold a per-channel MUL/ADD after a conv or fully connected op into its weights.
 
     y = op(x) * scale + offset goes into op's weights and bias, op being CONV_2D,
-    DEPTHWISE_CONV_2D or FULLY_CONNECTED. Follows op's output through MUL, ADD and SUB
-    (x - c) by a constant float32 that is per output channel (shape [C], [1, 1, 1, C], or
-    a scalar), as long as op has no fused activation (it would have to run after the
-    MUL/ADD): the weights are scaled along the output channel (CONV_2D axis 0,
-    DEPTHWISE_CONV_2D axis 3, FULLY_CONNECTED axis 0), the bias becomes
-    bias * scale + offset (a new bias constant when op has none), and the MUL/ADD's fused
-    activation moves to op, which takes over its output tensor (name, subgraph outputs and
-    signatures stay). Requires constant float32 weights (run
-    fold_constants(fold_dequantize=true) first for float16 models) and bias, and op's
-    output used only by the MUL/ADD and not a subgraph output. Weights or bias also used elsewhere
+    DEPTHWISE_CONV_2D or FULLY_CONNECTED. Follows op's output through a chain of MUL, ADD
+    and SUB (x - c, or c - x: the weights are negated) by a constant float32 that is per
+    output channel (shape [C], [1, 1, 1, C], or a scalar), as long as op has no fused
+    activation (it would have to run after the MUL/ADD): the weights are scaled along the
+    output channel (CONV_2D axis 0, DEPTHWISE_CONV_2D axis 3, FULLY_CONNECTED axis 0), the
+    bias becomes bias * scale + offset (a new bias constant when op has none), and the
+    MUL/ADD's fused activation moves to op, which takes over its output tensor (name,
+    subgraph outputs and signatures stay). Requires constant float32 weights (run
+    fold_constants(fold_dequantize=true) first for float16 models) and bias, and op's output
+    used only by the MUL/ADD and not a subgraph output. Weights or bias also used elsewhere
     are copied; constants, buffers and operator codes left unused are removed. Skipped
     candidates are counted by reason in stats["skipped"]. Exact up to float rounding."""
     buffers_before, codes_before = tables.used_buffers(graph), tables.used_operator_codes(graph)
@@ -80,8 +81,6 @@ def _next_step(graph: Graph, name: str, keep: set[str]) -> _Step | None:
     if len(users) > 1 or name in keep:
         raise Skip("intermediate_used_elsewhere")
     affine, slot = candidates[0]
-    if affine.op == "SUB" and slot != 0:
-        raise Skip("constant_minus_output")
     if int(linear.attrs.get("fused_activation_function", 0)) != tflite_rewrite.NONE:
         raise Skip("activation_before", f"{linear.op} has fused activation "
                                          f"{linear.attrs.get('fused_activation_function')}")
@@ -108,8 +107,19 @@ def _next_step(graph: Graph, name: str, keep: set[str]) -> _Step | None:
     constant = tflite_rewrite.constant(graph, graph.inputs_of(affine.name)[1 - slot])
     if not _plain_float(constant):
         raise Skip("not_float32", "the MUL/ADD operand is not float32")
-    per_channel = _per_channel(constant.data, channels, out.shape)
-    return _Step(linear, affine, per_channel, refs[1], bias_ref)
+    scale, offset = _affine(affine.op, slot, _per_channel(constant.data, channels, out.shape))
+    return _Step(linear, affine, scale, offset, refs[1], bias_ref)
+
+
+def _affine(op: str, slot: int, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(scale, offset) of y = output * scale + offset for `op` with the output in `slot` and
+    the constant `value` (per channel) in the other."""
+    ones, zeros = np.ones_like(value), np.zeros_like(value)
+    if op == "MUL":
+        return value, zeros
+    if op == "ADD":
+        return ones, value
+    return (ones, -value) if slot == 0 else (-ones, value)  # SUB: output - c, or c - output
 
 
 def _with_constant(graph: Graph, node: Node, slot: int) -> bool:
@@ -137,19 +147,16 @@ def _fold(graph: Graph, step: _Step, keep: set[str]) -> str:
     """Rewrite one step; returns the linear node's name afterwards (the MUL/ADD's)."""
     linear, affine = step.linear, step.affine
     weights = graph.node(step.weights.node).outputs[step.weights.port].data
-    channels = step.per_channel.size
-    bias = (np.zeros(channels, np.float64) if step.bias is None
-            else graph.node(step.bias.node).outputs[step.bias.port].data.astype(np.float64))
-    if affine.op == "MUL":
+    channels = step.scale.size
+    if np.any(step.scale != 1):
         shape = [1] * weights.ndim
         shape[CHANNEL_AXIS[linear.op]] = channels
-        scale = step.per_channel.reshape(shape).astype(np.float32)
+        scale = step.scale.reshape(shape).astype(np.float32)
         _set_constant(graph, linear, 1, (weights * scale).astype(np.float32), keep, "weights")
-        new_bias = None if step.bias is None else bias * step.per_channel
-    else:
-        new_bias = bias + step.per_channel if affine.op == "ADD" else bias - step.per_channel
-    if new_bias is not None:
-        _set_constant(graph, linear, 2, new_bias.astype(np.float32), keep, "bias")
+    if step.bias is not None or np.any(step.offset != 0):
+        bias = (np.zeros(channels, np.float64) if step.bias is None
+                else graph.node(step.bias.node).outputs[step.bias.port].data.astype(np.float64))
+        _set_constant(graph, linear, 2, (bias * step.scale + step.offset).astype(np.float32), keep, "bias")
     linear.attrs = {**linear.attrs, "fused_activation_function": int(affine.attrs.get("fused_activation_function", 0))}
 
     operands = [r.node for r in graph.inputs_of(affine.name) if r is not None and r.node != linear.name]

@@ -192,3 +192,76 @@ def test_keras3_fixture_with_weights_through_identity(tf):
     expected = run_graphdef(tf, data, feeds, entry["outputs"])
     actual = run_graphdef(tf, graphdef.write(graph), feeds, entry["outputs"])
     np.testing.assert_allclose(actual[0], expected[0], rtol=1e-4, atol=1e-7)
+
+
+# -- constant sums after a bias: one BiasAdd --------------------------------------------------------
+
+def linear(tf, kind: str):
+    """A conv, depthwise conv or matmul of the placeholder "input", with its BiasAdd."""
+    if kind == "matmul":
+        x = tf.compat.v1.placeholder(tf.float32, (3, 5), name="input")
+        out = tf.linalg.matmul(x, tf.constant(values((5, 4))))
+    else:
+        out = same_conv(tf, conv_input(tf), kind == "depthwise", multiplier=2)
+    return tf.nn.bias_add(out, tf.constant(values(out.shape[-1], seed=8)))
+
+
+@pytest.mark.parametrize("kind", ["conv", "depthwise", "matmul"])
+def test_a_constant_added_after_the_bias_joins_it(tf, kind):
+    """Keras 3's hard sigmoid after a conv: BiasAdd then AddV2(3.0), a scalar."""
+    result = check(tf, lambda: tf.add(linear(tf, kind), tf.constant(3.0), name="output"))
+    assert result.stats["folded"] == 1 and result.stats["skipped"] == {}
+    assert result.ops["BiasAdd"] == 1 and "AddV2" not in result.ops
+    assert result.graph.node("output").op == "BiasAdd"
+
+
+def test_a_chain_of_sums_ends_as_one_bias(tf):
+    def body():
+        x = linear(tf, "conv")
+        x = tf.add(tf.constant(values(4, seed=20)), x)  # constant first
+        x = tf.subtract(x, tf.constant(values((1, 1, 1, 4), seed=21)))
+        x = tf.nn.bias_add(x, tf.constant(values(4, seed=22)))
+        return tf.add(x, tf.constant(-0.5), name="output")
+
+    result = check(tf, body)
+    assert result.stats["folded"] == 1  # the last sum takes the whole chain in one round
+    assert result.ops == Counter({"Const": 2, "Placeholder": 1, "Conv2D": 1, "BiasAdd": 1})
+
+
+def test_constant_minus_the_conv_negates_the_weights(tf):
+    result = check(tf, lambda: tf.subtract(tf.constant(values(4, seed=20)), linear(tf, "conv"), name="output"))
+    assert result.stats["folded"] == 1 and "Sub" not in result.ops
+    weights = result.graph.inputs_of(next(n.name for n in result.graph if n.op == "Conv2D"))[1]
+    np.testing.assert_array_equal(result.graph.node(weights.node).outputs[0].data, -values((3, 3, 3, 4)))
+
+
+def test_hard_sigmoid_keeps_its_activation(tf):
+    def body():
+        return tf.multiply(tf.nn.relu6(tf.add(linear(tf, "conv"), 3.0)), 1 / 6, name="output")
+
+    result = check(tf, body)
+    assert result.stats["folded"] == 1 and "AddV2" not in result.ops
+    assert result.ops["Relu6"] == result.ops["Mul"] == 1  # after the activation: not the conv's to take
+
+
+def test_a_sum_then_a_scale_fold_together(tf):
+    result = check(tf, lambda: tf.multiply(tf.add(linear(tf, "conv"), 3.0), values(4, 0.5, 2, seed=9),
+                                           name="output"))
+    assert result.stats["folded"] == 1
+    assert result.ops == Counter({"Const": 2, "Placeholder": 1, "Conv2D": 1, "BiasAdd": 1})
+
+
+def test_a_sum_whose_bias_is_used_elsewhere_is_skipped(tf):
+    """Keras 3's hard swish: x * relu6(x + 3) / 6 reads the BiasAdd twice."""
+    def body():
+        x = linear(tf, "conv")
+        return tf.multiply(x, tf.nn.relu6(tf.add(x, 3.0)) / 6, name="output")
+
+    result = check(tf, body, 0)
+    assert result.stats["folded"] == 0 and result.stats["skipped"] == {"conv output used elsewhere": 1}
+    assert result.ops["AddV2"] == 1 and result.ops["BiasAdd"] == 1
+
+
+def test_a_sum_not_per_channel_is_skipped(tf):
+    result = check(tf, lambda: tf.add(linear(tf, "conv"), values((6, 1, 4), seed=9), name="output"), 0)
+    assert result.stats["folded"] == 0 and result.stats["skipped"] == {"scale or offset not per channel": 1}

@@ -134,14 +134,17 @@ def test_mul_add_fold_into_conv_depthwise_and_fully_connected(affine_model):
     assert_close(run_litert(before, inputs), run_litert(after, inputs))
 
 
-def insert_after(graph: Graph, producer: str, op: str, value: np.ndarray, activation: int = 0) -> str:
-    """producer -> op(producer, Const value) -> producer's former consumers."""
+def insert_after(graph: Graph, producer: str, op: str, value: np.ndarray, activation: int = 0,
+                 constant_first: bool = False) -> str:
+    """producer -> op(producer, Const value) -> producer's former consumers (op(Const value,
+    producer) when `constant_first`)."""
     tensor = graph.node(producer).outputs[0]
     users = graph.consumers(Ref(producer))
-    operand = const(graph, f"{producer}/{op.lower()}_operand", value.astype(np.float32))
+    operand = const(graph, f"{producer}/{op.lower()}_operand", np.asarray(value, np.float32))
     options = {"MUL": "MulOptions", "ADD": "AddOptions", "SUB": "SubOptions"}[op]
-    name = add_op(graph, f"{producer}/{op.lower()}", op, [Ref(producer), Ref(operand)], DType.FLOAT32,
-                  tensor.shape, options, {"fused_activation_function": activation})
+    operands = [Ref(producer), Ref(operand)]
+    name = add_op(graph, f"{producer}/{op.lower()}", op, operands[::-1] if constant_first else operands,
+                  DType.FLOAT32, tensor.shape, options, {"fused_activation_function": activation})
     for user, slot in users:
         graph.set_input(user, slot, Ref(name))
     graph.toposort()
@@ -174,6 +177,34 @@ def test_the_activation_moves_and_a_shared_bias_is_copied():
     new_bias = graph.inputs_of(add)[2]
     assert new_bias != bias and graph.node(new_bias.node).outputs[0].shape == (16,)
     np.testing.assert_array_equal(graph.node(bias.node).outputs[0].data, original_bias)
+    after = tflite.write(graph)
+    assert_close(run_litert(before, digit_batch()), run_litert(after, digit_batch()))
+
+
+@pytest.mark.litert
+@pytest.mark.parametrize("op", ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"])
+def test_a_chain_of_constant_sums_and_scales_ends_in_one_bias(op):
+    """After a conv with a bias: ADD of a scalar (Keras 3's hard sigmoid adds 3.0), SUB of a
+    per-channel constant, c - x (the weights are negated), MUL by a scalar, ADD [1, 1, 1, C]."""
+    graph = graphtool.load(FLOAT_CNN)
+    linear = first(graph, op)
+    linear.attrs["fused_activation_function"] = 0
+    channels = linear.outputs[0].shape[-1]
+    rng = np.random.default_rng(2)
+    rank = len(linear.outputs[0].shape)
+    name = insert_after(graph, linear.name, "ADD", np.float32(3.0))
+    name = insert_after(graph, name, "SUB", rng.standard_normal(channels))
+    name = insert_after(graph, name, "SUB", rng.standard_normal(channels), constant_first=True)
+    name = insert_after(graph, name, "MUL", np.float32(0.25))
+    last = insert_after(graph, name, "ADD", rng.standard_normal((1,) * (rank - 1) + (channels,)), activation=1)
+    before = tflite.write(graph)
+
+    stats = stats_of(graph, "fold_batch_norms")
+    assert stats["folded_ops"] == {"ADD": 2, "MUL": 1, "SUB": 2} and stats["skipped"] == {}
+    folded = graph.node(last)
+    assert folded.op == op and folded.attrs["fused_activation_function"] == 1
+    assert histogram(graph)[op] == histogram(graphtool.load(before))[op]
+    assert not {"ADD", "SUB", "MUL"} & set(histogram(graph))
     after = tflite.write(graph)
     assert_close(run_litert(before, digit_batch()), run_litert(after, digit_batch()))
 

@@ -45,9 +45,10 @@ $(CORE_TEST): setup.cfg pyproject.toml
 test-fast: $(CORE_TEST)
 	$(CORE_VENV)/bin/python -m pytest -q -n auto
 
-## bench: benchmarks against the anchors; writes BENCHMARKS.md
+## bench: benchmarks against the anchors; writes BENCHMARKS.md (BENCH=bench_batch: that one alone, its section only)
+BENCH ?=
 bench: $(TEST)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH)
 
 ## fixtures: regenerate the committed fixtures with TensorFlow
 fixtures: $(TEST)
@@ -65,7 +66,7 @@ proto: $(CORE)
 schema: $(TEST)
 	$(BIN)/python schemas/gen_tflite_schema.py
 
-## docs: regenerate docs/transforms.md, the transform reference, from the registry
+## docs: regenerate docs/transforms.md (the transform reference) and graphtool/passes/index.json (the registry's index) from the registry
 docs: $(CORE)
 	$(BIN)/python scripts/update_docs.py
 

@@ -105,10 +105,12 @@ def build_mobilenetv2() -> Frozen:
     return _freeze(model, (None, 224, 224, 3))
 
 
-def _to_tflite(model, input_shape: tuple[int | None, ...], freeze: bool = False) -> bytes:
+def _to_tflite(model, input_shape: tuple[int | None, ...], freeze: bool = False, int8_weights: bool = False) -> bytes:
     """A Keras model as float TFLite flatbuffer bytes (TFLiteConverter, no optimizations).
     With `freeze`, variables become constants first (Keras 3: the converter would otherwise
-    keep them as resource variables, VAR_HANDLE + READ_VARIABLE, with no weights in the file)."""
+    keep them as resource variables, VAR_HANDLE + READ_VARIABLE, with no weights in the file).
+    With `int8_weights`, the converter's dynamic-range quantization (Optimize.DEFAULT, no
+    representative data): int8 weights, float activations."""
     tf = import_tensorflow()
     spec = tf.TensorSpec(input_shape, tf.float32, name="input")
     concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
@@ -117,6 +119,8 @@ def _to_tflite(model, input_shape: tuple[int | None, ...], freeze: bool = False)
 
         concrete = convert_variables_to_constants_v2(concrete)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+    if int8_weights:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
     return converter.convert()
 
 
@@ -139,6 +143,16 @@ def build_mobilenetv2_tflite() -> bytes:
     model = keras.applications.MobileNetV2(weights=None, classifier_activation=None)
     _randomise_batch_norms(model)
     return _to_tflite(model, (1, 224, 224, 3), freeze=True)
+
+
+def build_efficientnetb0_tflite() -> bytes:
+    """Keras 3 EfficientNetB0 (224x224) with random weights and batch-norm statistics, int8
+    weights by the converter's dynamic-range quantization: a deployed-size model (~6 MB, a few
+    hundred operators) for the cold-start benchmark."""
+    keras = _fresh_keras3()
+    model = keras.applications.EfficientNetB0(weights=None)
+    _randomise_batch_norms(model)
+    return _to_tflite(model, (1, 224, 224, 3), freeze=True, int8_weights=True)
 
 
 DIGITS_TEST = "digits_test.npz"  # the digits CNN's held-out split: x [N, 8, 8, 1] in [0, 1], y [N]
@@ -214,6 +228,7 @@ MODELS: dict[str, Callable[[], bytes | Frozen | WithFiles]] = {
     "ops_700.tflite": build_ops_700,
     "digits_cnn.tflite": build_digits_cnn,
     "mobilenetv2.tflite": build_mobilenetv2_tflite,
+    "efficientnetb0_int8w.tflite": build_efficientnetb0_tflite,
 }
 
 # the further files a model's builder writes (WithFiles), which must exist for it to be built

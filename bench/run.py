@@ -7,29 +7,42 @@ anchor_rss_over_baseline_mb (peak minus the RSS after imports; a column when any
 table has them) and `columns`, further {header: formatted value} cells in order. A module
 may also define `notes(rows) -> str`, markdown printed after its tables. The first paragraph
 of its docstring is printed under its first heading. Add a benchmark by appending its module.
+
+    python bench/run.py                # every benchmark; rewrites BENCHMARKS.md
+    python bench/run.py bench_batch    # only these; rewrites only their sections of it
+
+Each module's section sits between `<!-- bench: NAME -->` and `<!-- end bench: NAME -->`
+lines, which is how a partial run finds it (a section not there yet is appended). Run alone,
+a module that defines `build_models()` builds its own models, and no others are built.
 """
 from __future__ import annotations
 
+import argparse
 import compileall
 import datetime
 import importlib.metadata
 import os
 import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
 
+import bench_batch
 import bench_check
+import bench_cold_start
 import bench_fake_quant
 import bench_fold
 import bench_inspect
 import bench_quantize
 import bench_tflite_io
+
 import graphtool
 
-BENCHMARKS: list[ModuleType] = [bench_inspect, bench_tflite_io, bench_fold, bench_quantize, bench_check, bench_fake_quant]
+BENCHMARKS: list[ModuleType] = [bench_inspect, bench_tflite_io, bench_fold, bench_quantize, bench_check, bench_fake_quant,
+                                bench_batch, bench_cold_start]
 BENCH_DIR = Path(__file__).resolve().parent
 OUTPUT = BENCH_DIR.parent / "BENCHMARKS.md"
 
@@ -149,18 +162,35 @@ def _description(module: ModuleType) -> str:
     return " ".join((module.__doc__ or "").strip().split("\n\n")[0].split())
 
 
-def section(module: ModuleType, rows: list[Row]) -> str:
+def section(module: ModuleType, rows: list[Row], measured: str = "") -> str:
     """The markdown for one benchmark module: a heading and table per benchmark it ran,
-    its description under the first heading and its notes, if any, after the tables."""
+    under the first heading `measured` (when it was, if not with the others) and its
+    description, and its notes, if any, after the tables."""
     parts = []
     for index, (title, group) in enumerate(_by_benchmark(rows).items()):
         parts += [f"## {title}", ""]
+        parts += [measured, ""] if index == 0 and measured else []
         parts += [_description(module), ""] if index == 0 else []
         parts += [markdown_table(group), ""]
     notes = getattr(module, "notes", None)
     if notes is not None:
         parts += [notes(rows), ""]
-    return "\n".join(parts)
+    start, end = _markers(module)
+    return "\n".join([start, *parts, end, ""])
+
+
+def _markers(module: ModuleType) -> tuple[str, str]:
+    """The comment lines around a module's section of BENCHMARKS.md."""
+    return f"<!-- bench: {module.__name__} -->", f"<!-- end bench: {module.__name__} -->"
+
+
+def replace_section(text: str, module: ModuleType, new: str) -> str:
+    """`text` (BENCHMARKS.md) with the module's section replaced by `new`, or `new` appended."""
+    start, end = (re.escape(marker) for marker in _markers(module))
+    pattern = re.compile(rf"^{start}\n.*?^{end}\n\n?", re.S | re.M)
+    if pattern.search(text):
+        return pattern.sub(lambda _: new, text, count=1)
+    return text.rstrip("\n") + "\n\n" + new
 
 
 def render(results: list[tuple[ModuleType, list[Row]]], host: dict[str, str] | None = None) -> str:
@@ -174,19 +204,39 @@ def render(results: list[tuple[ModuleType, list[Row]]], host: dict[str, str] | N
     return "\n".join(head + [section(module, rows) for module, rows in results])
 
 
-def main() -> int:
-    ensure_models()
+def main(argv: list[str] | None = None) -> int:
+    by_name = {module.__name__: module for module in BENCHMARKS}
+    parser = argparse.ArgumentParser(description="Run the benchmarks and write BENCHMARKS.md.")
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help=f"run only these and rewrite only their sections ({', '.join(by_name)})")
+    names = parser.parse_args(argv).names
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(by_name)}")
+    selected = [by_name[name] for name in names] or BENCHMARKS
+    if not names or not all(hasattr(module, "build_models") for module in selected):
+        ensure_models()
     byte_compile()
     host = machine()
     results = []
-    for module in BENCHMARKS:
+    for module in selected:
         print(f"running {module.__name__} ...", file=sys.stderr, flush=True)
         results.append((module, module.run()))
-    text = render(results, host)
+    text = render(results, host) if not names else _update(results, host)
     OUTPUT.write_text(text)
     print(text)
     print(f"wrote {OUTPUT}", file=sys.stderr)
     return 0
+
+
+def _update(results: list[tuple[ModuleType, list[Row]]], host: dict[str, str]) -> str:
+    """BENCHMARKS.md with only these modules' sections rewritten, each saying when it ran."""
+    text = OUTPUT.read_text() if OUTPUT.exists() else render([], host)
+    for module, rows in results:
+        when = (f"_Run alone (`python bench/run.py {module.__name__}`) on {host['Date']}, load average at "
+                f"start {host['Load average at start (1/5/15 min)']}; the machine as above._")
+        text = replace_section(text, module, section(module, rows, when))
+    return text
 
 
 if __name__ == "__main__":

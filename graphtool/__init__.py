@@ -5,19 +5,59 @@
     print(graphtool.inspect(graph).ops)
     graphtool.transform(graph, "remove_nodes(op=Identity) fold_batch_norms")
     graphtool.save(graph, "model.pbtxt")
+
+The public names are imported on first use (PEP 562, the table below): `import graphtool`
+and the command line import only what they run, so a command starts in little more time
+than numpy and networkx take to import.
 """
-from .analysis import Summary, inspect
-from .analysis.check import CheckReport, check
-from .analysis.diff import DiffReport, diff
-from .analysis.verify import VerifyReport, verify
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import FormatError, GraphError, GraphtoolError, UnknownFormatError
-from .formats import load, save
-from .ir import DType, Graph, Node, Ref, Tensor
-from .passes import TransformReport, transform
-from .runtime.calibrate import Calibration, calibrate
+
+if TYPE_CHECKING:  # what type checkers and editors see; _PUBLIC says the same for run time
+    from .analysis.check import CheckReport, check
+    from .analysis.diff import DiffReport, diff
+    from .analysis.inspect import Summary, inspect
+    from .analysis.verify import VerifyReport, verify
+    from .formats import load, save
+    from .ir import DType, Graph, Node, Ref, Tensor
+    from .passes import TransformReport, transform
+    from .runtime.calibrate import Calibration, calibrate
 
 __version__ = "0.1.0"
+
+# public name -> the module it comes from, imported when the name is first used
+_PUBLIC = {
+    "Summary": "analysis.inspect", "inspect": "analysis.inspect",
+    "CheckReport": "analysis.check", "check": "analysis.check",
+    "DiffReport": "analysis.diff", "diff": "analysis.diff",
+    "VerifyReport": "analysis.verify", "verify": "analysis.verify",
+    "load": "formats", "save": "formats",
+    "DType": "ir", "Graph": "ir", "Node": "ir", "Ref": "ir", "Tensor": "ir",
+    "TransformReport": "passes", "transform": "passes",
+    "Calibration": "runtime.calibrate", "calibrate": "runtime.calibrate",
+}
+# the layers, as attributes too (`graphtool.formats.dumps` after `import graphtool`)
+_LAYERS = ("analysis", "cli", "formats", "ir", "logs", "passes", "pattern", "rules", "runtime")
 
 __all__ = ["Calibration", "CheckReport", "DType", "DiffReport", "VerifyReport", "FormatError", "Graph", "GraphError", "GraphtoolError", "Node", "Ref", "Summary",
            "Tensor", "TransformReport", "UnknownFormatError", "__version__", "calibrate", "check", "diff", "inspect", "load", "save",
            "transform", "verify"]
+
+
+def __getattr__(name: str) -> Any:
+    """A public name or a layer, imported on first use and kept (the next lookup is direct)."""
+    if name in _LAYERS:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name not in _PUBLIC:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_PUBLIC[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_PUBLIC, *_LAYERS})

@@ -48,6 +48,11 @@ class GraphError(GraphtoolError):
     """An IR operation would make the graph inconsistent, or the graph is invalid."""
 
 
+def one_line(text: str) -> str:
+    """`text` as one line: each run of whitespace, line breaks included, one space."""
+    return " ".join(text.split())
+
+
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (its type's name when it has none): what a
     one-line error quotes of a runtime's long messages."""

@@ -1,7 +1,9 @@
-"""Regenerate docs/transforms.md, the transform reference, from the registry (`make docs`).
+"""Regenerate what is made from the registry (`make docs`): docs/transforms.md, the transform
+reference, and graphtool/passes/index.json, the registry's index (what `graphtool transforms`
+lists and where `graphtool transform` finds each transform's module).
 
 The page is a fixed header and `graphtool transforms --markdown`; tests/test_docs.py fails
-when the page and the registry drift apart.
+when the page and the registry drift apart, tests/passes/test_index.py when the index does.
 """
 from __future__ import annotations
 
@@ -9,9 +11,11 @@ import sys
 from pathlib import Path
 
 from graphtool.cli.transforms_cmd import markdown
-from graphtool.passes import all_passes
+from graphtool.passes import all_passes, registry
 
-TRANSFORMS_PAGE = Path(__file__).resolve().parent.parent / "docs" / "transforms.md"
+ROOT = Path(__file__).resolve().parent.parent
+TRANSFORMS_PAGE = ROOT / "docs" / "transforms.md"
+INDEX = ROOT / "graphtool" / "passes" / registry.INDEX
 HEADER = """# Transform reference
 
 <!-- generated from the registry by `make docs` (scripts/update_docs.py): do not edit -->
@@ -32,6 +36,8 @@ def expected_text() -> str:
 def main() -> int:
     TRANSFORMS_PAGE.write_text(expected_text())
     print(f"updated {TRANSFORMS_PAGE}")
+    INDEX.write_text(registry.index_text(), encoding="utf-8")
+    print(f"updated {INDEX}")
     return 0
 
 

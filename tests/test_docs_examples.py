@@ -3,7 +3,8 @@
 docs/commands.md: its `$ ` commands (in ```text blocks) and ```python blocks run in order in
 one scratch directory (later ones read files earlier ones wrote), through bash, with this
 interpreter's `graphtool` and `python` first on PATH and `fixtures` linked in. Each must exit
-as its shown output says (1 after "NOT compatible", "FAIL:" or a diff, 0 otherwise), and every
+as its shown output says (1 after "NOT compatible", "NOT all compatible", a JSON line with
+`"compatible": false`, "FAIL:" or a diff, 0 otherwise), and every
 shown output line must appear in what it printed: "…" marks where the page trims, timings
 are ignored, and the error metrics of `verify` are compared by shape only (their values come
 from the runtimes' kernels).
@@ -66,7 +67,8 @@ class Example:
     @property
     def expected_status(self) -> int:
         text = "\n".join(self.shown)
-        return 1 if re.search(r"NOT compatible with|^FAIL:|^--- ", text, re.M) else 0
+        return 1 if re.search(r'NOT compatible with|NOT all compatible|"compatible": false|^FAIL:|^--- ',
+                              text, re.M) else 0
 
 
 def _complete(command: str) -> bool:
@@ -201,6 +203,10 @@ def test_the_parsers_split_commands_outputs_and_python_blocks():
     assert shown_in("    max abs 3.28e-07, rel 1e-07, top-1 100.0%", ["    max abs 9.1e-08, rel 2.2e-07, top-1 100.0%"])
     assert Example("c", ["f: NOT compatible with gpu (…)"]).expected_status == 1
     assert Example("c", ["PASS: every output is within tolerance"]).expected_status == 0
+    assert Example("c", ["2 models checked against gpu: 1 compatible, 1 partial (NOT all compatible)"]
+                   ).expected_status == 1
+    assert Example("c", ['{"path": "a.tflite", "compatible": false, "verdict": "error"}']).expected_status == 1
+    assert Example("c", ['{"path": "a.tflite", "compatible": true}']).expected_status == 0
 
 
 def test_a_page_that_prints_something_else_fails(tmp_path):

@@ -16,11 +16,12 @@ naming the file or document and TensorFlow version it comes from.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+import importlib
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Iterable
 
 from ..errors import GraphtoolError
-from ..ir import Graph
-from .compat import edgetpu, gpu, graphdef_ops, micro, runtime, tflite_ops, xnnpack
+from ..rules import TARGETS
 from .compat.report import (
     COMPATIBLE,
     ERROR,
@@ -34,10 +35,12 @@ from .compat.report import (
     Finding,
 )
 
+if TYPE_CHECKING:
+    from ..ir import Graph
+
 __all__ = ["COMPATIBLE", "DELEGATES", "ERROR", "INCOMPATIBLE", "INFO", "NONE", "PARTIAL", "SEVERITIES", "TARGETS",
            "WARNING", "CheckError", "CheckReport", "Finding", "check", "parse_target"]
 
-TARGETS = ("tflite", "tflite+select", "gpu", "edgetpu", "micro", "xnnpack", "runtime")
 DELEGATES = frozenset({"gpu", "edgetpu", "xnnpack"})  # run what they take; the CPU runs the rest
 RUNTIME_PREFIX = "runtime:"
 
@@ -63,11 +66,12 @@ def check(graph: Graph, target: str, outputs: Iterable[str] | None = None) -> Ch
     report = CheckReport(target=target, format=fmt, is_runtime_target=name == "runtime",
                          is_delegate=name in DELEGATES)
     if fmt == "graphdef":
-        graphdef_ops.check(graph, report, select=name == "tflite+select", outputs=outputs)
+        _checker("graphdef_ops").check(graph, report, select=name == "tflite+select", outputs=outputs)
     elif name == "runtime":
-        runtime.check(graph, report, version)
+        _checker("runtime").check(graph, report, version)
     else:
-        _TFLITE_CHECKS[name](graph, report)
+        module, options = _TFLITE_CHECKERS[name]
+        _checker(module).check(graph, report, **options)
     return report
 
 
@@ -75,18 +79,25 @@ def parse_target(target: str) -> tuple[str, str | None]:
     """("runtime", "2.10.0") for "runtime:2.10.0"; (target, None) otherwise."""
     if target.startswith(RUNTIME_PREFIX):
         version = target[len(RUNTIME_PREFIX):]
-        runtime.version_key(version)  # raises on a malformed version
+        _checker("runtime").version_key(version)  # raises on a malformed version
         return "runtime", version
     if target not in TARGETS:
         raise CheckError(f"unknown target {target!r}; targets: {', '.join(TARGETS)}, runtime:<version>")
     return target, None
 
 
-_TFLITE_CHECKS: dict[str, Callable[[Graph, CheckReport], None]] = {
-    "tflite": lambda graph, report: tflite_ops.check(graph, report, select=False),
-    "tflite+select": lambda graph, report: tflite_ops.check(graph, report, select=True),
-    "gpu": gpu.check,
-    "edgetpu": edgetpu.check,
-    "micro": micro.check,
-    "xnnpack": xnnpack.check,
+# a .tflite target -> the module of .compat that checks it, and the keywords its check takes
+_TFLITE_CHECKERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "tflite": ("tflite_ops", {"select": False}),
+    "tflite+select": ("tflite_ops", {"select": True}),
+    "gpu": ("gpu", {}),
+    "edgetpu": ("edgetpu", {}),
+    "micro": ("micro", {}),
+    "xnnpack": ("xnnpack", {}),
 }
+
+
+def _checker(module: str) -> ModuleType:
+    """The checker module `module` of .compat, imported when a check needs it: checking
+    against one target imports that target's checker (and reads its rules) only."""
+    return importlib.import_module(f"{__package__}.compat.{module}")

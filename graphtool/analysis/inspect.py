@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from ..formats.graphdef import keys as graphdef_keys
 from ..formats.tflite import keys as tflite_keys
 from ..formats.tflite.ops import is_operator
 from ..ir import CONST_OP, MISSING_OP, Graph, Node, Ref, Tensor
@@ -199,6 +198,8 @@ def inspect(graph: Graph, structure: bool = False) -> Summary:
     else:
         summary = _graphdef(graph, common)
     if structure:
+        from ..formats.graphdef import keys as graphdef_keys  # here: the GraphDef package loads protobuf
+
         summary.structure = [NodeInfo(n.name, n.op, [str(r) for r in g.inputs_of(n.name) if r is not None]
                                       + ["^" + c for c in g.control_inputs_of(n.name)], graphdef_keys.device_of(n))
                              for g in graphs for n in g if n.op != MISSING_OP]
@@ -206,6 +207,8 @@ def inspect(graph: Graph, structure: bool = False) -> Summary:
 
 
 def _graphdef(graph: Graph, common: dict) -> Summary:
+    from ..formats.graphdef import keys as graphdef_keys  # here: the GraphDef package loads protobuf
+
     real = [n for n in graph if n.op != MISSING_OP]
     inputs = [_tensor_info(n.name, n.output(0)) for n in real if n.op in INPUT_OPS]
     outputs = [OutputInfo(n.name, n.op) for n in real if n.op not in NOT_OUTPUT_OPS and not graph.is_used(n.name)]

@@ -32,12 +32,12 @@ from ..formats.graphdef import keys as graphdef_keys
 from ..formats.tflite import keys as tflite_keys
 from ..ir import DType, Graph, Quantization, Ref
 from ..ir.quantization import real_range
+from ..runtime import DEFAULT_SAMPLES
 from ..runtime.samples import read_npz
 
 GRAPHDEF_INPUT_OPS = frozenset({"Placeholder", "PlaceholderV2"})
 NOT_OUTPUT_OPS = frozenset({"Const", "Assign", "NoOp", "Placeholder", "PlaceholderV2"})
 RUNTIMES = {"graphdef": "TensorFlow", "tflite": "LiteRT", "savedmodel": "TensorFlow"}
-DEFAULT_SAMPLES = 8
 INTEGER_RANGE = (0, 5)  # random integer inputs: small non-negative values, safe as indices and sizes
 WORDS = np.array([b"graph", b"tool", b"lite"], dtype=object)
 

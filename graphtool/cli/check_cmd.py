@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
-from .. import formats
-from ..analysis.check import PARTIAL, TARGETS, CheckReport, check, parse_target
-from .common import errors_about
+from ..rules import TARGETS
+from . import batch
+from .common import errors_about, load_model
+
+if TYPE_CHECKING:
+    from ..analysis.check import CheckReport
 
 EXIT_INCOMPATIBLE = 1
 
@@ -22,30 +26,41 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "operators but not all partially delegates the model (verdict `partial`; the CPU runs "
                     "the rest). Exit status 0 when compatible, 1 when partial or not compatible, 2 on bad "
                     "input. --json's `verdict` is compatible, partial, none (a delegate takes nothing) or "
-                    "incompatible.")
-    parser.add_argument("model", metavar="MODEL", help=".pb, .pbtxt or .tflite file, or a SavedModel directory")
+                    "incompatible. Several models, a directory (walked for .tflite, .pb and .pbtxt files and "
+                    "SavedModel directories) or a glob: every model is checked, --jobs at a time, one row "
+                    "each (--json: one JSON object per line; verdict `error` for a model that could not be "
+                    "read or checked, with its `error`) and a count of verdicts; exit status 0 when every "
+                    "one is compatible, 1 otherwise, 2 when an argument names no model.")
+    batch.add_arguments(parser)
     parser.add_argument("--target", "-t", required=True, metavar="T",
                         help=f"one of {', '.join(TARGETS)}, runtime:<version>")
     parser.add_argument("--outputs", default="", metavar="A,B",
                         help="GraphDef only: check just what these output nodes need (as the converter does)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (several models: one per line)")
     parser.add_argument("--all", action="store_true", help="also list info findings in the text output")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    model = batch.single_model(args.model)
+    if model is None:
+        return batch.run_check(args)
+    from ..analysis.check import check, parse_target
+
     outputs = [name for name in args.outputs.split(",") if name] or None
-    with errors_about(args.model):
+    with errors_about(model):
         parse_target(args.target)
-        report = check(formats.load(args.model), args.target, outputs=outputs)
+        report = check(load_model(model), args.target, outputs=outputs)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
-        print(render(report, args.model, show_info=args.all))
+        print(render(report, model, show_info=args.all))
     return 0 if report.compatible else EXIT_INCOMPATIBLE
 
 
 def render(report: CheckReport, path: str, show_info: bool = False) -> str:
+    from ..analysis.check import PARTIAL
+
     counts = report.counts
     unit = "nodes" if report.format == "graphdef" else "operators"
     tally = ", ".join(_plural(counts[key], noun) for key, noun in (("error", "error"), ("warning", "warning"),

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from .. import formats
 from ..errors import GraphtoolError
+from .common import load_model
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,10 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .. import formats
+
     if not args.in_place and os.path.exists(args.input) and os.path.exists(args.output) \
             and os.path.samefile(args.input, args.output):
         raise GraphtoolError(f"{args.output}: output is the input; pass --in-place to overwrite it")
-    graph = formats.load(args.input)
+    graph = load_model(args.input)
     formats.save(graph, args.output, allow_unknown=args.allow_unknown_fields)
     print(f"wrote {args.output} ({os.path.getsize(args.output):,} bytes, {len(graph):,} nodes)")
     return 0

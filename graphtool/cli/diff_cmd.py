@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..analysis.diff import Change, DiffReport, WeightChange, diff
+if TYPE_CHECKING:
+    from ..analysis.diff import Change, DiffReport, WeightChange
 
 EXIT_SAME, EXIT_DIFFERENT = 0, 1
 
@@ -32,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..analysis.diff import diff
+
     report = diff(args.a, args.b, atol=args.atol, rtol=args.rtol, ignore_names=args.ignore_names)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))

@@ -4,9 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import formats
-from ..analysis.draw import draw, node_count
-from .common import errors_about
+from .common import errors_about, load_model
 
 BIG_GRAPH = 500  # nodes beyond which collapsing scopes is suggested
 
@@ -28,7 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    graph = formats.load(args.model)
+    from ..analysis.draw import draw, node_count
+
+    graph = load_model(args.model)
     with errors_about(args.output):
         fmt = draw(graph, args.output, collapse_depth=args.collapse_scopes, fold_constants=not args.show_constants)
     count = node_count(graph)

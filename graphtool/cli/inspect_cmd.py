@@ -3,24 +3,38 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
-from .. import formats
-from ..analysis import Summary, inspect
+from . import batch
+from .common import load_model
+
+if TYPE_CHECKING:
+    from ..analysis.inspect import Summary
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "inspect", help="summarise a model: inputs, outputs, ops, parameters",
         description="Summarise a model: inputs, outputs, op histogram, parameters and bytes by "
-                    "dtype, variables, control edges, devices and invalid inputs.")
-    parser.add_argument("model", metavar="MODEL", help=".pb, .pbtxt or .tflite file, or a SavedModel directory")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+                    "dtype, variables, control edges, devices and invalid inputs. Several models, a "
+                    "directory (walked for .tflite, .pb and .pbtxt files and SavedModel directories) or a "
+                    "glob: every model is read, --jobs at a time, one row each (format, size, nodes, "
+                    "parameters, op types; --json: one JSON object per line, with `error` for a model that "
+                    "could not be read); exit status 0 when every one was read, 1 otherwise, 2 when an "
+                    "argument names no model.")
+    batch.add_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object (several models: one per line)")
     parser.add_argument("--structure", action="store_true", help="also list every node and its inputs")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    summary = inspect(formats.load(args.model), structure=args.structure)
+    model = batch.single_model(args.model)
+    if model is None:
+        return batch.run_inspect(args)
+    from ..analysis.inspect import inspect
+
+    summary = inspect(load_model(model), structure=args.structure)
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2))
     else:

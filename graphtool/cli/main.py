@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import traceback
 import warnings
 from typing import Sequence
 
 from .. import __version__
-from ..errors import GraphtoolError, GraphtoolWarning
-from ..logs import show_runtime_logs
+from ..errors import GraphtoolError, GraphtoolWarning, one_line
 from . import check_cmd, convert_cmd, diff_cmd, draw_cmd, inspect_cmd, transform_cmd, transforms_cmd, verify_cmd
 from .common import UsageError
 
@@ -46,6 +46,7 @@ def _commands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    gc.unfreeze()  # what common.load_model froze in an earlier main() of this process (tests) is collectable again
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     for stream in (sys.stdout, sys.stderr):  # names from model files need not be valid UTF-8
@@ -59,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """graphtool's own warnings as one line; others as Python shows them."""
     if issubclass(category, GraphtoolWarning):
-        print(f"graphtool: warning: {_one_line(str(message))}", file=sys.stderr)
+        print(f"graphtool: warning: {one_line(str(message))}", file=sys.stderr)
     else:
         print(warnings.formatwarning(message, category, filename, lineno, line), end="", file=sys.stderr)
 
@@ -69,6 +70,8 @@ def _run(argv: list[str], debug: bool) -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         if args.verbose:
+            from ..logs import show_runtime_logs
+
             show_runtime_logs()
         if args.command is None:
             parser.print_help()
@@ -77,14 +80,10 @@ def _run(argv: list[str], debug: bool) -> int:
     except GraphtoolError as exc:
         if debug:
             traceback.print_exc()
-        print(f"graphtool: error: {_one_line(str(exc))}", file=sys.stderr)
+        print(f"graphtool: error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("graphtool: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())

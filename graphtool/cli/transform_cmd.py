@@ -9,9 +9,7 @@ import argparse
 import os
 import sys
 
-from .. import formats
-from ..passes import transform
-from .common import UsageError, errors_about
+from .common import UsageError, errors_about, load_model
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -58,6 +56,9 @@ def _names(text: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .. import formats
+    from ..passes import transform
+
     source = _one_of("IN", args.input, "--in_graph", args.in_graph)
     target = _one_of("OUT", args.output, "--out_graph", args.out_graph)
     if not source or not target:
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--transforms is empty: name at least one transform (`graphtool transforms` lists them)")
     if not args.in_place and os.path.exists(target) and os.path.exists(source) and os.path.samefile(source, target):
         raise UsageError(f"{target}: output is the input; pass --in-place to overwrite it")
-    graph = formats.load(source)
+    graph = load_model(source)
     with errors_about(source):
         report = transform(graph, args.transforms, inputs=_names(args.inputs), outputs=_names(args.outputs))
     formats.save(graph, target, text=args.output_as_text, allow_unknown=args.allow_unknown_fields)

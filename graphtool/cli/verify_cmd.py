@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
-from ..analysis.verify import DEFAULT_SAMPLES, OutputResult, VerifyReport, verify
+from ..runtime import DEFAULT_SAMPLES
+
+if TYPE_CHECKING:
+    from ..analysis.verify import OutputResult, VerifyReport
 
 EXIT_WITHIN, EXIT_OUTSIDE = 0, 1
 
@@ -36,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..analysis.verify import verify
+
     report = verify(args.a, args.b, data=args.data, samples=args.samples, seed=args.seed,
                     atol=args.atol, rtol=args.rtol)
     print(json.dumps(report.to_dict(), indent=2) if args.json else render(report))

@@ -1,16 +1,31 @@
 """Model files <-> Graph: format detection, loading, and atomic saving."""
 from __future__ import annotations
 
+import importlib
 import mmap
 import os
 import tempfile
 import warnings
 from pathlib import Path
+from types import ModuleType
 
 from ..errors import FormatError, GraphtoolWarning, UnknownFormatError
 from ..ir import Graph
-from . import graphdef, savedmodel, tflite
-from .graphdef import keys as graphdef_keys
+
+READERS = ("graphdef", "savedmodel", "tflite")  # this package's modules reading each format
+
+
+def _reader(name: str) -> ModuleType:
+    """The module of READERS reading format `name`, imported on first use: reading a .tflite
+    imports no protobuf, reading a .pb no flatbuffer codec, neither the SavedModel reader."""
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def __getattr__(name: str) -> ModuleType:
+    """`formats.graphdef`, `formats.savedmodel`, `formats.tflite` as attributes too."""
+    if name in READERS:
+        return _reader(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # suffix -> (format, text?)
 SUFFIXES = {
@@ -66,6 +81,18 @@ def candidates(path: str | None, data: bytes) -> list[Encoding]:
     return [BINARY_GRAPHDEF, *also_text, TFLITE]
 
 
+def looks_like_model(path: str) -> bool:
+    """Whether a file found in a directory is worth reading as a model: its suffix is one
+    graphtool reads, or its bytes carry TFLite's file identifier (a `.bin`, a `.lite`)."""
+    if _suffix(path) in SUFFIXES:
+        return True
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(8)[4:8] == TFLITE_IDENTIFIER
+    except OSError:
+        return False
+
+
 def _reason(encoding: Encoding, exc: FormatError) -> str:
     """What the reader of `encoding` said, without repeating what it was not."""
     message = exc.message.removeprefix(f"not a {NAMES[encoding]}: ")
@@ -79,7 +106,8 @@ def _parse(data: bytes, path: str | None) -> Graph:
     for encoding in candidates(path, data):
         fmt, text = encoding
         try:
-            graph = graphdef.read(data, text=text, source=path) if fmt == "graphdef" else tflite.read(data)
+            reader = _reader(fmt)
+            graph = reader.read(data, text=text, source=path) if fmt == "graphdef" else reader.read(data)
         except FormatError as exc:
             tried.append((encoding, exc))
             continue
@@ -101,8 +129,8 @@ def load(source: str | os.PathLike | bytes) -> Graph:
         data, path = bytes(source), None
     else:
         path = os.fspath(source)
-        if savedmodel.is_saved_model(path):  # a SavedModel directory: read with TensorFlow
-            graph = savedmodel.read(path)
+        if os.path.isdir(path) and _reader("savedmodel").is_saved_model(path):  # read with TensorFlow
+            graph = _reader("savedmodel").read(path)
             graph.meta["source"] = path
             return graph
         data = _read_file(path)
@@ -123,14 +151,15 @@ def dumps(graph: Graph, path: str | None = None, text: bool | None = None,
 def _parts(graph: Graph, path: str | None, text: bool | None, allow_unknown: bool) -> list:
     fmt, suffix_text = (SUFFIXES.get(_suffix(path), (None, None)) if path else (None, None))
     fmt = fmt or graph.format
-    if text is None:
-        text = suffix_text if suffix_text is not None else bool(graph.meta.get(graphdef_keys.TEXT))
     if fmt != graph.format:
         raise FormatError(f"cannot write a {graph.format} graph as {fmt}", source=path)
     try:
         if fmt == "graphdef":
+            graphdef = _reader(fmt)
+            if text is None:
+                text = suffix_text if suffix_text is not None else bool(graph.meta.get(graphdef.keys.TEXT))
             return [graphdef.write(graph, text=text)]
-        return tflite.write_parts(graph, allow_unknown=allow_unknown)
+        return _reader("tflite").write_parts(graph, allow_unknown=allow_unknown)
     except FormatError as exc:
         raise exc.with_source(path or "<graph>") from None
 
@@ -142,7 +171,7 @@ def save(graph: Graph, path: str | os.PathLike, text: bool | None = None,
     path = os.fspath(path)
     if os.path.isdir(path):
         raise FormatError("is a directory; give a file name for the output", source=path)
-    unfrozen = savedmodel.unfrozen(graph) if graph.format == "graphdef" else []
+    unfrozen = _reader("savedmodel").unfrozen(graph) if graph.format == "graphdef" else []
     if unfrozen:
         raise FormatError(f"variables {', '.join(unfrozen[:3])} hold values only in memory (written by the "
                           "SavedModel's graph): run strip_pruning first", source=path)

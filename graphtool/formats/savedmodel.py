@@ -29,8 +29,6 @@ from ..errors import FormatError, first_line, install_hint
 from ..ir import CONST_OP, DType, Graph, Node, Ref, Tensor, make_const
 from ..ir.attrs import TensorShape
 from ..logs import prepare_tensorflow, quietly
-from . import graphdef
-from .graphdef import keys as graphdef_keys
 
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 DEFAULT_SIGNATURE = "serving_default"
@@ -60,10 +58,12 @@ def is_saved_model(path: str | os.PathLike) -> bool:
 @quietly
 def read(path: str, signature: str | None = None) -> Graph:
     """The SavedModel's `signature` (default serving_default, or its only one) as a Graph."""
+    from . import graphdef
+
     key, function, _loaded = load_signature(path, signature)  # _loaded keeps the variables alive
     graph_def = _inlined(function, path)
     graph = graphdef.read(graph_def.SerializeToString(deterministic=True), source=path)
-    graph.meta.pop(graphdef_keys.TEXT, None)
+    graph.meta.pop(graphdef.keys.TEXT, None)
     _bind_signature(graph, key, function, path)
     _bind_captures(graph, function, path)
     for handle in list(graph.meta[VARIABLES]):
@@ -108,7 +108,15 @@ def become_const(graph: Graph, name: str, value: np.ndarray) -> None:
     const = make_const(name, value)
     graph.set_inputs(name, [])
     node.op, node.attrs, node.outputs = const.op, const.attrs, const.outputs
-    graphdef_keys.forget_source(node)
+    _forget_source(node)
+
+
+def _forget_source(node: Node) -> None:
+    """graphdef.keys.forget_source, imported here rather than with this module: asking
+    whether a path is a SavedModel imports no protobuf."""
+    from .graphdef import keys
+
+    keys.forget_source(node)
 
 
 def remove_handle(graph: Graph, handle: str) -> bool:
@@ -274,4 +282,4 @@ def _become_handle(node: Node, new_name: str, variable: Any, value: np.ndarray) 
     node.attrs = {"dtype": dtype, "shape": TensorShape(tuple(value.shape)),
                   "shared_name": variable.name.split(":")[0], "container": ""}
     node.outputs = [Tensor(new_name, DType.RESOURCE, ())]
-    graphdef_keys.forget_source(node)
+    _forget_source(node)

@@ -10,12 +10,14 @@ Where a transform lives says which models it runs on:
 
 One transform, one file, named as users type it: `fold_batch_norms` on a .pb is
 passes/graphdef/fold_batch_norms.py, on a .tflite passes/tflite/fold_batch_norms.py.
-Importing a transform module registers it (see registry.register); the registry imports
-every module of the three transform folders on first use.
+Importing a transform module registers it (see registry.register). The registry's index
+(index.json, written by `make docs`) says which module registers each transform: running
+one imports its module only, listing them (`catalog`) imports none.
 """
 from .pipeline import PassReport, TransformReport, calls_of, transform
-from .registry import Context, NoParams, Pass, PassError, PassResult, all_passes, get, register
+from .registry import Context, NoParams, Pass, PassError, PassInfo, PassResult, all_passes, catalog, get, register
 from .spec import SpecError, TransformCall, parse
 
-__all__ = ["Context", "NoParams", "Pass", "PassError", "PassReport", "PassResult", "SpecError", "TransformCall",
-           "TransformReport", "all_passes", "calls_of", "get", "parse", "register", "transform"]
+__all__ = ["Context", "NoParams", "Pass", "PassError", "PassInfo", "PassReport", "PassResult", "SpecError",
+           "TransformCall", "TransformReport", "all_passes", "calls_of", "catalog", "get", "parse", "register",
+           "transform"]

@@ -1,6 +1,7 @@
 """The rule tables: what each runtime and accelerator supports and which runtime each
 operator version needs, as JSON data in this package (the one copy), loaded on first use
-and cached. `graphtool check` reads them all; the TFLite format reads runtime_versions.
+and cached. `graphtool check` reads the ones its target needs; the TFLite format reads
+runtime_versions.
 
 Every table is versioned (`schema`) and names where each rule comes from:
 `sources` maps a key to {file, repository, tensorflow, what}, and rules refer to a key.
@@ -9,13 +10,14 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from ..errors import GraphtoolError
 
 SCHEMA = "graphtool.compat.v1"
 PACKAGE = __name__
+TARGETS = ("tflite", "tflite+select", "gpu", "edgetpu", "micro", "xnnpack", "runtime")
+"""What `graphtool check --target` takes (and runtime:X.Y.Z), each checked against tables here."""
 TABLES = ("tflite_graphdef", "select_tf_ops", "tflite_builtins", "gpu", "edgetpu", "micro", "xnnpack",
           "runtime_versions")
 
@@ -29,6 +31,8 @@ def table(name: str) -> dict[str, Any]:
     """The rule table `name` (e.g. "gpu"), checked for its schema version."""
     if name not in TABLES:
         raise RulesError(f"no rule table {name!r}; tables: {', '.join(TABLES)}")
+    from importlib import resources  # here: `graphtool --help` reads TARGETS, no table
+
     try:
         text = resources.files(PACKAGE).joinpath(f"{name}.json").read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -3,6 +3,8 @@
 Importing this package imports neither runtime."""
 from ..errors import GraphtoolError
 
+DEFAULT_SAMPLES = 8  # random examples a model runs on when no data are given (verify)
+
 
 class RuntimeUnavailableError(GraphtoolError):
     """The runtime a command needs is not installed."""
@@ -12,4 +14,4 @@ class ModelRunError(GraphtoolError):
     """The runtime refused to load or run a model."""
 
 
-__all__ = ["ModelRunError", "RuntimeUnavailableError"]
+__all__ = ["DEFAULT_SAMPLES", "ModelRunError", "RuntimeUnavailableError"]

@@ -16,9 +16,10 @@ class Progress:
     """`update(n)` after each step; `close()` ends the line. enabled=None: only on a terminal."""
 
     def __init__(self, label: str, total: int | None, enabled: bool | None = None,
-                 stream: TextIO | None = None, delay: float = 1.0):
+                 stream: TextIO | None = None, delay: float = 1.0, unit: str = "samples"):
         self.label = label
         self.total = total
+        self.unit = unit
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = _is_terminal(self.stream) if enabled is None else enabled
         self.delay = delay if enabled is None else 0.0
@@ -44,6 +45,13 @@ class Progress:
             self.stream.write("\n")
             self.stream.flush()
 
+    def clear(self) -> None:
+        """Erase the bar, if drawn, so a line printed next starts clean (the next update redraws it)."""
+        if self._drawn_at is not None:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self._drawn_at = None
+
     def __enter__(self) -> "Progress":
         return self
 
@@ -56,8 +64,8 @@ class Progress:
         if self.total:
             filled = min(WIDTH, WIDTH * self.done // self.total)
             bar = "#" * filled + "." * (WIDTH - filled)
-            return f"{self.label} [{bar}] {self.done}/{self.total} samples {elapsed:.1f} s"
-        return f"{self.label} {self.done} samples {elapsed:.1f} s"
+            return f"{self.label} [{bar}] {self.done}/{self.total} {self.unit} {elapsed:.1f} s"
+        return f"{self.label} {self.done} {self.unit} {elapsed:.1f} s"
 
     def _draw(self, now: float) -> None:
         self.stream.write("\r" + self.line(now))

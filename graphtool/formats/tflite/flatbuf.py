@@ -17,7 +17,6 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-import flatbuffers
 import numpy as np
 
 from ...errors import FormatError
@@ -169,6 +168,8 @@ class Encoder:
     HOLE_BYTES = 1 << 16
 
     def __init__(self, schema: Schema, initial_size: int = 1024):
+        import flatbuffers  # here: reading a model does not need the library
+
         self.schema = schema
         size = max(1024, min(initial_size, flatbuffers.Builder.MAX_BUFFER_SIZE))
         self.builder = flatbuffers.Builder(0)
@@ -220,7 +221,7 @@ class Encoder:
             else:
                 method = "PrependBoolSlot" if field.type == "bool" else f"Prepend{field.type.capitalize()}Slot"
                 convert = bool if field.type == "bool" else float if field.type.startswith("float") else int
-                slots.append((field, getattr(flatbuffers.Builder, method), convert))
+                slots.append((field, getattr(type(self.builder), method), convert))
         plan = _Plan(table.num_slots, tuple(f for f in table.fields if f.kind != "scalar"), tuple(slots))
         self._plans[name] = plan
         return plan

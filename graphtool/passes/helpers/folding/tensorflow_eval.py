@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 
 from ....errors import first_line
-from ....formats import graphdef
 from ....ir import DType, Graph, Node, make_const
 from ....ir.attrs import FuncAttr
 from ....logs import prepare_tensorflow, quietly
@@ -79,7 +78,10 @@ class TensorFlowEvaluator:
 
 def _tiny_graph_def(tf: Any, node: Node, inputs: list[Value]) -> Any:
     """A GraphDef of Consts input_0..input_n feeding a copy of `node` named "node"
-    (internal attrs such as _class and _output_shapes left out: they name other nodes)."""
+    (internal attrs such as _class and _output_shapes left out: they name other nodes).
+    The GraphDef format is imported here: folding a .tflite imports no protobuf."""
+    from ....formats import graphdef
+
     tiny = Graph(format=graphdef.FORMAT)
     names = []
     for i, value in enumerate(inputs):

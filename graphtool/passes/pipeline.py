@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from ..errors import GraphtoolError
-from ..ir import Graph
-from .registry import Context, PassError, all_passes, get
+from .registry import Context, PassError, get
 from .spec import TransformCall, parse
+
+if TYPE_CHECKING:
+    from ..ir import Graph
 
 
 @dataclass
@@ -44,11 +46,24 @@ def calls_of(spec: Spec) -> list[TransformCall]:
             calls.append(item)
         elif isinstance(item, tuple):
             name, params = item
-            calls.append(TransformCall(name, {k: [str(x) for x in (v if isinstance(v, list) else [v])]
-                                              for k, v in params.items()}))
+            calls.append(TransformCall(name, {k: _values(v) for k, v in params.items()}))
         else:
             calls.extend(parse(item))
     return calls
+
+
+SCALARS = (str, int, float, bool)
+
+
+def _values(value: Any) -> list:
+    """A parameter given from Python as the list of values a transform string would give: a
+    scalar or a list of scalars as text; any other object (calibration samples, say) as it is,
+    for a parameter whose type takes it."""
+    if isinstance(value, SCALARS):
+        return [str(value)]
+    if isinstance(value, list) and all(isinstance(item, SCALARS) for item in value):
+        return [str(item) for item in value]
+    return [value]
 
 
 def transform(graph: Graph, spec: Spec, inputs: Iterable[str] = (), outputs: Iterable[str] = (),
@@ -67,9 +82,9 @@ def transform(graph: Graph, spec: Spec, inputs: Iterable[str] = (), outputs: Ite
         try:
             transform_pass = get(call.name, graph.format)
         except PassError:
-            if not ignore or call.name not in {p.name for p in all_passes()}:
+            if not ignore:
                 raise
-            transform_pass = get(call.name)  # runs as a failure that ignore_errors lets pass
+            transform_pass = get(call.name)  # another format's: runs as a failure that ignore_errors lets pass
         planned.append((call, transform_pass, transform_pass.make_params(params), ignore))
 
     report = TransformReport()

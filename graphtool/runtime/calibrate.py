@@ -14,7 +14,16 @@ Statistics per float32 tensor:
 - moving_average: per batch min and max, averaged as m = decay * m + (1 - decay) * batch
   (tf.contrib.quantize's eval-time ranges; the first batch starts the average);
 - percentile: the `percentile`-th and (100 - `percentile`)-th percentiles of all values,
-  from a histogram of HISTOGRAM_BINS bins that widens as values arrive (within a bin's width).
+  from a histogram of HISTOGRAM_BINS bins that widens as values arrive (within a bin's width);
+- mse: the range whose `bits`-bit quantization (asymmetric, or `symmetric` about 0) gives the
+  smallest mean squared error over that histogram: values outside clip to its ends, values
+  inside cost step**2 / 12. Candidate ends are MSE_CANDIDATES histogram edges on either side
+  of 0, all pairs tried at once.
+
+Memory stays bounded: LiteRT keeps every tensor of one run (its arena), so a run holds at most
+`memory_mb` of them (the batch shrinks to fit, down to one sample); statistics read each tensor
+where LiteRT keeps it, one at a time, and keep only a few numbers (a histogram for percentile
+and mse). The samples themselves are read a batch at a time from an iterable.
 """
 from __future__ import annotations
 
@@ -22,7 +31,7 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Protocol, Sequence
+from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 
@@ -34,10 +43,13 @@ from ..ir.attrs import TensorShape
 from .progress import Progress
 from .samples import InputSpec, count_of, sample_batches
 
-METHODS = ("minmax", "moving_average", "percentile")
+METHODS = ("minmax", "moving_average", "percentile", "mse")
 HISTOGRAM_BINS = 2048
+MSE_CANDIDATES = 256  # range ends tried on each side of 0 by method=mse
+MEMORY_MB = 64  # default bound on the tensors LiteRT keeps for one run (all of them, for the batch)
 FORMAT_VERSION = 1
 GRAPHDEF_INPUT_OPS = ("Placeholder",)
+ZIP_MAGIC = b"PK\x03\x04"  # an .npz is a zip archive
 CONTROL_FLOW_OPS = frozenset({"Switch", "RefSwitch", "Enter", "RefEnter"})
 
 
@@ -116,6 +128,25 @@ class Calibration:
         return cls(method, counts[0], counts[1], checked, dict(options))
 
 
+def is_ranges_file(path: str | os.PathLike) -> bool:
+    """True for a file of ranges (Calibration.save's JSON), False for an .npz of samples;
+    FormatError naming the file when it cannot be read or is neither."""
+    source = os.fspath(path)
+    try:
+        with open(source, "rb") as handle:
+            head = handle.read(4)
+    except FileNotFoundError:
+        raise FormatError("no such file", source=source) from None
+    except OSError as exc:
+        raise FormatError(f"cannot read: {exc.strerror or exc}", source=source) from None
+    suffix = os.path.splitext(source)[1].lower()
+    if head == ZIP_MAGIC or suffix == ".npz":
+        return False
+    if head.lstrip()[:1] == b"{" or suffix == ".json":
+        return True
+    raise FormatError("neither an .npz of samples nor a .json of ranges", source=source)
+
+
 def tensor_key(tensor: str | Ref) -> str:
     """`node:port` for a tensor named `node`, `node:port` or given as a Ref."""
     ref = tensor if isinstance(tensor, Ref) else Ref.parse(str(tensor))
@@ -125,7 +156,8 @@ def tensor_key(tensor: str | Ref) -> str:
 # -- statistics ---------------------------------------------------------------------------------
 
 class _Statistic(Protocol):
-    def update(self, values: np.ndarray) -> None: ...
+    def update(self, values: np.ndarray, low: float, high: float) -> None:
+        """Take a batch's values of one tensor, whose smallest and largest are low and high."""
     def result(self) -> tuple[float, float] | None: ...
 
 
@@ -135,8 +167,7 @@ class MinMax:
     def __init__(self) -> None:
         self.low = self.high = None
 
-    def update(self, values: np.ndarray) -> None:
-        low, high = float(values.min()), float(values.max())
+    def update(self, values: np.ndarray, low: float, high: float) -> None:
         self.low = low if self.low is None else min(self.low, low)
         self.high = high if self.high is None else max(self.high, high)
 
@@ -151,8 +182,7 @@ class MovingAverage:
         self.decay = decay
         self.low = self.high = None
 
-    def update(self, values: np.ndarray) -> None:
-        low, high = float(values.min()), float(values.max())
+    def update(self, values: np.ndarray, low: float, high: float) -> None:
         if self.low is None:
             self.low, self.high = low, high
         else:
@@ -163,35 +193,51 @@ class MovingAverage:
         return None if self.low is None else (self.low, self.high)
 
 
-class Percentile:
-    """The (100 - p)-th and p-th percentiles of every value seen, from a histogram over the
-    range seen so far; when values fall outside it, the counts are re-binned onto the wider
-    range (each count moves to the new bin holding its old bin's centre)."""
+class Histogram:
+    """Counts of every value seen over the range seen so far; when values fall outside it,
+    the counts are re-binned onto the wider range (each count moves to the new bin holding
+    its old bin's centre)."""
 
-    def __init__(self, percentile: float, bins: int = HISTOGRAM_BINS):
-        self.percentile = percentile
+    def __init__(self, bins: int = HISTOGRAM_BINS):
         self.bins = bins
         self.low = self.high = None  # the histogram's range
         self.seen_min = self.seen_max = None
         self.counts: np.ndarray | None = None
 
-    def update(self, values: np.ndarray) -> None:
-        values = values.reshape(-1).astype(np.float64)
-        low, high = float(values.min()), float(values.max())
+    def update(self, values: np.ndarray, low: float, high: float) -> None:
+        values = values.reshape(-1)
         if self.counts is None:
-            self.low, self.high = low, high if high > low else low + 1e-12
+            self.low, self.high = low, _wide_enough(low, high)
             self.counts = np.zeros(self.bins, np.int64)
         elif low < self.low or high > self.high:
             old_centres = self._edges()[:-1] + (self.high - self.low) / self.bins / 2
-            self.low, self.high = min(low, self.low), max(high, self.high)
-            self.counts = np.histogram(old_centres, self.bins, (self.low, self.high),
+            self.low = min(low, self.low)
+            self.high = _wide_enough(self.low, max(high, self.high))
+            self.counts = np.histogram(old_centres, self.bins, self._range(),
                                        weights=self.counts)[0].round().astype(np.int64)
-        self.counts += np.histogram(values, self.bins, (self.low, self.high))[0]
+        self.counts += np.histogram(values, self.bins, self._range())[0]  # numpy bins a block at a time
         self.seen_min = low if self.seen_min is None else min(self.seen_min, low)
         self.seen_max = high if self.seen_max is None else max(self.seen_max, high)
 
     def _edges(self) -> np.ndarray:
         return np.linspace(self.low, self.high, self.bins + 1)
+
+    def _range(self) -> tuple[np.float64, np.float64]:
+        """The range as float64, so numpy computes the bin edges in float64 whatever the values."""
+        return np.float64(self.low), np.float64(self.high)
+
+
+def _wide_enough(low: float, high: float) -> float:
+    """`high`, or more: a histogram's range must be wide enough for distinct float64 bin edges."""
+    return max(high, low + max(1e-6 * max(abs(low), abs(high)), 1e-12))
+
+
+class Percentile(Histogram):
+    """The (100 - p)-th and p-th percentiles of every value seen, from the histogram."""
+
+    def __init__(self, percentile: float, bins: int = HISTOGRAM_BINS):
+        super().__init__(bins)
+        self.percentile = percentile
 
     def _quantile(self, fraction: float) -> float:
         cumulative = np.cumsum(self.counts)
@@ -213,21 +259,69 @@ class Percentile:
         return (low, max(low, high))
 
 
-def _statistic(method: str, decay: float, percentile: float) -> _Statistic:
+class Mse(Histogram):
+    """The range [low, high] (holding 0) whose `bits`-bit quantization has the least mean
+    squared error over the histogram (each bin's values at its centre): clipping error
+    outside, step**2 / 12 inside. With `symmetric` the range is [-t, t]."""
+
+    def __init__(self, bits: int = 8, symmetric: bool = False, bins: int = HISTOGRAM_BINS,
+                 candidates: int = MSE_CANDIDATES):
+        super().__init__(bins)
+        self.levels = 2 ** bits - (2 if symmetric else 1)  # steps across the range (int16: [-qmax, qmax])
+        self.symmetric = symmetric
+        self.candidates = candidates
+
+    def result(self) -> tuple[float, float] | None:
+        if self.counts is None:
+            return None
+        edges = self._edges()
+        centres = (edges[:-1] + edges[1:]) / 2
+        counts = self.counts.astype(np.float64)
+        # prefix sums of c, c*x, c*x^2 over bins: the clipping error of any end in O(1)
+        sums = [np.concatenate([[0.0], np.cumsum(counts * centres ** k)]) for k in range(3)]
+        below = lambda i, end: sums[2][i] - 2 * end * sums[1][i] + end ** 2 * sums[0][i]  # noqa: E731
+        above = lambda j, end: (sums[2][-1] - sums[2][j]) - 2 * end * (sums[1][-1] - sums[1][j]) \
+            + end ** 2 * (sums[0][-1] - sums[0][j])  # noqa: E731
+        low_seen, high_seen = min(self.seen_min, 0.0), max(self.seen_max, 0.0)
+        if self.symmetric:
+            bound = max(-low_seen, high_seen)
+            ends = np.linspace(bound / self.candidates, bound, self.candidates) if bound > 0 else np.zeros(1)
+            lows, highs = -ends, ends
+        else:
+            lows = np.linspace(low_seen, 0.0, self.candidates, endpoint=False) if low_seen < 0 else np.zeros(1)
+            highs = np.linspace(high_seen, 0.0, self.candidates, endpoint=False) if high_seen > 0 else np.zeros(1)
+            lows, highs = np.meshgrid(lows, highs, indexing="ij")
+            lows, highs = lows.ravel(), highs.ravel()
+        i = np.searchsorted(centres, lows, side="left")  # bins wholly below the low end
+        j = np.searchsorted(centres, highs, side="right")  # bins at or below the high end
+        step = (highs - lows) / self.levels
+        inside = sums[0][j] - sums[0][i]
+        error = below(i, lows) + above(j, highs) + inside * step ** 2 / 12
+        best = int(np.argmin(error))
+        return float(lows[best]), float(highs[best])
+
+
+def _statistic(method: str, decay: float, percentile: float, bits: int, symmetric: bool) -> _Statistic:
     if method == "minmax":
         return MinMax()
     if method == "moving_average":
         return MovingAverage(decay)
+    if method == "mse":
+        return Mse(bits, symmetric)
     return Percentile(percentile)
 
 
 # -- runners ------------------------------------------------------------------------------------
 
+Visit = Callable[[int, np.ndarray], None]  # (tensor number, its values), called once per tensor and run
+
+
 class _Runner(Protocol):
     inputs: list[InputSpec]
     tensors: list[str]
+    sample_bytes: int  # bytes of tensors one sample keeps alive during a run (0: unknown)
 
-    def run(self, batch: dict[str, np.ndarray]) -> list[np.ndarray]: ...
+    def run(self, batch: dict[str, np.ndarray], visit: Visit) -> None: ...
     def close(self) -> None: ...
 
 
@@ -243,16 +337,20 @@ class _GraphDefRunner:
             skipped = _under_control_flow(graph)
             tensors = [t for t in float32_outputs(self._session) if Ref.parse(t).node not in skipped]
         self.tensors = [tensor_key(t) for t in tensors]
+        self.sample_bytes = 0  # TensorFlow frees what no fetch needs: no bound to keep
 
-    def run(self, batch: dict[str, np.ndarray]) -> list[np.ndarray]:
-        return self._session.run(batch, self.tensors)
+    def run(self, batch: dict[str, np.ndarray], visit: Visit) -> None:
+        for number, values in enumerate(self._session.run(batch, self.tensors)):
+            visit(number, values)
 
     def close(self) -> None:
         self._session.close()
 
 
 class _TfliteRunner:
-    """A TFLite model in LiteRT keeping every tensor, reading `tensors` after each run."""
+    """A TFLite model in LiteRT keeping every tensor, reading `tensors` after each run where
+    LiteRT keeps them (no copy). Inputs may be fed by tensor name or by the input key of the
+    main subgraph's signature."""
 
     def __init__(self, model: bytes, graph: Graph, inputs: Sequence[str] | None, tensors: Sequence[str] | None):
         from ..runtime.litert import TfliteTensors
@@ -260,8 +358,10 @@ class _TfliteRunner:
         if inputs is not None and list(inputs) != list(graph.inputs):
             raise CalibrationError(f"a TFLite model's inputs are fixed: {', '.join(graph.inputs)}")
         self._model = TfliteTensors(model, graph.meta.get("source") or "<tflite>")
-        self.inputs = [InputSpec(name, detail.dtype, detail.shape)
+        keys = _signature_keys(graph)
+        self.inputs = [InputSpec(name, detail.dtype, detail.shape, keys.get(name, ()))
                        for name, detail in zip(graph.inputs, self._model.inputs)]
+        self.sample_bytes = _sample_bytes(graph)
         available = _tflite_tensors(graph)
         if tensors is None:
             tensors = list(available)
@@ -272,9 +372,13 @@ class _TfliteRunner:
         self.tensors = keys
         self._indices = [available[t] for t in self.tensors]
 
-    def run(self, batch: dict[str, np.ndarray]) -> list[np.ndarray]:
+    def run(self, batch: dict[str, np.ndarray], visit: Visit) -> None:
         self._model.run([batch[spec.name] for spec in self.inputs])
-        return [self._model.tensor(index) for index in self._indices]
+        for number, index in enumerate(self._indices):
+            values = self._model.view(index)  # a view into LiteRT's arena, gone before the next run
+            if values is not None:
+                visit(number, values)
+            del values
 
     def close(self) -> None:
         pass
@@ -323,6 +427,29 @@ def _tflite_tensors(graph: Graph) -> dict[str, int]:
     return available
 
 
+def _signature_keys(graph: Graph) -> dict[str, tuple[str, ...]]:
+    """Input node -> the input keys the main subgraph's signature defs give its tensor."""
+    by_tensor: dict[int, list[str]] = {}
+    for sig in graph.meta.get(tflite_keys.SIGNATURE_DEFS) or []:
+        if sig["subgraph"] is graph:
+            for key, tensor in sig["inputs"]:
+                by_tensor.setdefault(id(tensor), []).append(key)
+    return {name: tuple(by_tensor.get(id(graph.node(name).outputs[0]), ())) for name in graph.inputs}
+
+
+def _sample_bytes(graph: Graph) -> int:
+    """Bytes of the tensors one sample adds to a run that keeps every tensor: each non-constant
+    tensor's size without its first (batch) axis; unknown sizes count as 1."""
+    total = 0
+    for node in graph:
+        if node.op in ("Const", "Variable"):
+            continue
+        for tensor in node.outputs:
+            if tensor.shape and tensor.dtype is not None and tensor.dtype.itemsize:
+                total += math.prod(d or 1 for d in tensor.shape[1:]) * tensor.dtype.itemsize
+    return total
+
+
 def _open(model: Graph | str | os.PathLike | bytes, inputs: Sequence[str] | None,
           tensors: Sequence[str] | None) -> _Runner:
     graph = model if isinstance(model, Graph) else load(model)
@@ -344,13 +471,17 @@ def _open(model: Graph | str | os.PathLike | bytes, inputs: Sequence[str] | None
 def calibrate(model: Graph | str | os.PathLike | bytes, data: Any, *, method: str = "minmax",
               decay: float = 0.9, percentile: float = 99.99, batch_size: int = 32,
               inputs: Sequence[str] | None = None, tensors: Sequence[str] | None = None,
-              progress: bool | None = None) -> Calibration:
+              progress: bool | None = None, bits: int = 8, symmetric: bool = False,
+              memory_mb: float = MEMORY_MB) -> Calibration:
     """Run `model` on `data` and return the range of each float32 tensor (all of them, or
     `tensors`, given as `node` or `node:port`).
 
-    `inputs` names the GraphDef's Placeholders to feed (default: every Placeholder).
-    Batches hold `batch_size` samples unless an input fixes its batch size. `progress`:
-    a bar on stderr (None: on a terminal, for runs over a second)."""
+    `inputs` names the GraphDef's Placeholders to feed (default: every Placeholder); a TFLite
+    model's inputs may be given by tensor name or signature input key. Batches hold
+    `batch_size` samples unless an input fixes its batch size, or fewer when LiteRT would keep
+    more than `memory_mb` of tensors for one run. `bits` and `symmetric` are the quantization
+    method=mse chooses ranges for. `progress`: a bar on stderr (None: on a terminal, for runs
+    over a second)."""
     if method not in METHODS:
         raise CalibrationError(f"unknown method {method!r}; one of {', '.join(METHODS)}")
     if not 0.0 <= decay < 1.0:
@@ -359,19 +490,24 @@ def calibrate(model: Graph | str | os.PathLike | bytes, data: Any, *, method: st
         raise CalibrationError(f"percentile must be in (50, 100], got {percentile}")
     if batch_size < 1:
         raise CalibrationError(f"batch_size must be at least 1, got {batch_size}")
+    if not 2 <= bits <= 16:
+        raise CalibrationError(f"bits must be 2..16, got {bits}")
+    if not memory_mb > 0:
+        raise CalibrationError(f"memory_mb must be positive, got {memory_mb}")
+    source = os.fspath(data) if isinstance(data, (str, os.PathLike)) else "calibration data"
     runner = _open(model, inputs, tensors)
     try:
         fixed = {spec.fixed_batch for spec in runner.inputs} - {None}
         if len(fixed) > 1:
             raise CalibrationError(f"inputs fix different batch sizes: {sorted(fixed)}")
         fixed_batch = fixed.pop() if fixed else None
-        batches, total = sample_batches(data, runner.inputs, fixed_batch or batch_size)
-        statistics = [_statistic(method, decay, percentile) for _ in runner.tensors]
+        size = fixed_batch or _bounded(batch_size, runner.sample_bytes, memory_mb)
+        batches, total = sample_batches(data, runner.inputs, size)
+        statistics = [_statistic(method, decay, percentile, bits, symmetric) for _ in runner.tensors]
         samples = count = 0
         with Progress("calibrating", total, progress) as bar:
             for batch in _fixed_size(batches, fixed_batch):
-                for name, values, statistic in zip(runner.tensors, runner.run(batch), statistics):
-                    _update(statistic, name, values, count)
+                runner.run(batch, _Updater(runner.tensors, statistics, count, source))
                 count += 1
                 samples += count_of(batch)
                 bar.update(count_of(batch))
@@ -379,18 +515,32 @@ def calibrate(model: Graph | str | os.PathLike | bytes, data: Any, *, method: st
         runner.close()
     ranges = {name: r for name, statistic in zip(runner.tensors, statistics) if (r := statistic.result()) is not None}
     options = {"decay": decay} if method == "moving_average" else {"percentile": percentile} \
-        if method == "percentile" else {}
-    return Calibration(method, samples, count, ranges, {**options, "batch_size": fixed_batch or batch_size})
+        if method == "percentile" else {"bits": bits, "symmetric": symmetric} if method == "mse" else {}
+    return Calibration(method, samples, count, ranges, {**options, "batch_size": size})
 
 
-def _update(statistic: _Statistic, name: str, values: np.ndarray, batch: int) -> None:
-    values = np.asarray(values)
-    if values.size == 0:
-        return
-    if not np.isfinite(values).all():
-        raise CalibrationError(f"tensor {name} holds NaN or infinity on batch {batch}; "
-                               "calibrate only the tensors that matter (tensors=...)")
-    statistic.update(values)
+def _bounded(batch_size: int, sample_bytes: int, memory_mb: float) -> int:
+    """`batch_size`, or fewer samples (at least one) when their tensors would pass memory_mb."""
+    if sample_bytes <= 0:
+        return batch_size
+    return max(1, min(batch_size, int(memory_mb * (1 << 20)) // sample_bytes))
+
+
+class _Updater:
+    """Feeds each tensor's values of one batch to its statistic (NaN or infinity is an error
+    naming the data and the tensor)."""
+
+    def __init__(self, names: list[str], statistics: list[_Statistic], batch: int, source: str):
+        self.names, self.statistics, self.batch, self.source = names, statistics, batch, source
+
+    def __call__(self, number: int, values: np.ndarray) -> None:
+        if values.size == 0:
+            return
+        low, high = float(values.min()), float(values.max())  # NaN comes out of min and max
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise CalibrationError(f"{self.source}: tensor {self.names[number]} holds NaN or infinity on batch "
+                                   f"{self.batch}; calibrate only the tensors that matter (tensors=...)")
+        self.statistics[number].update(values, low, high)
 
 
 def _fixed_size(batches: Iterable[dict[str, np.ndarray]], size: int | None) -> Iterator[dict[str, np.ndarray]]:

@@ -144,6 +144,17 @@ class TfliteTensors:
         except ValueError as exc:
             raise ModelRunError(f"{self.source}: LiteRT cannot read tensor {index}: {first_line(exc)}") from None
 
+    def view(self, index: int) -> np.ndarray | None:
+        """Tensor `index` where LiteRT keeps it, without a copy: valid until the next run, and
+        no reference may be left then (LiteRT refuses to run while one is). None for a tensor
+        LiteRT gave no memory (an output nothing reads)."""
+        try:
+            return self._interpreter.tensor(index)()
+        except ValueError as exc:
+            if "null" in str(exc):
+                return None
+            raise ModelRunError(f"{self.source}: LiteRT cannot read tensor {index}: {first_line(exc)}") from None
+
 
 @quietly
 def _invoke(model, values: Sequence[np.ndarray]) -> None:

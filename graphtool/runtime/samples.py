@@ -35,11 +35,13 @@ MAX_HEADER_BYTES = 10000  # numpy's own limit
 @dataclass(frozen=True)
 class InputSpec:
     """One model input: name, numpy dtype and shape (None for unknown dims or rank; the
-    first dim is the batch axis)."""
+    first dim is the batch axis), and other names data may give it (a TFLite signature's
+    input key)."""
 
     name: str
     dtype: np.dtype
     shape: tuple | None
+    aliases: tuple[str, ...] = ()
 
     @property
     def fixed_batch(self) -> int | None:
@@ -175,7 +177,7 @@ def _check_dtype(dtype: np.dtype, source: str, where: str) -> None:
 
 def check_samples(arrays: Mapping[str, Any], inputs: Sequence[InputSpec], source: str,
                   where: str | None = None) -> dict[str, np.ndarray]:
-    """`arrays` (keyed by input name, `name:0` also accepted) checked against `inputs` and
+    """`arrays` (keyed by input name, `name:0` or an alias also accepted) checked against `inputs` and
     converted to each input's dtype: every input present, no unknown key, shapes agreeing
     after the sample axis, one sample count, finite floats. FormatError otherwise."""
     by_key = {}
@@ -204,7 +206,7 @@ def check_samples(arrays: Mapping[str, Any], inputs: Sequence[InputSpec], source
 
 def _input_for(key: str, inputs: Sequence[InputSpec]) -> InputSpec | None:
     for spec in inputs:
-        if key in (spec.name, f"{spec.name}:0"):
+        if key in (spec.name, f"{spec.name}:0", *spec.aliases):
             return spec
     return None
 

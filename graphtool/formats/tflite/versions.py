@@ -8,8 +8,10 @@ Facts transcribed from tensorflow/tensorflow (no code taken):
   RUNTIME_VERSIONS, the rule table graphtool/rules/runtime_versions.json.
 - `tensorflow/compiler/mlir/lite/tools/versioning/op_version.cc`
   (`GetBuiltinOperatorVersion`, same rules as `tensorflow/lite/tools/versioning/op_version.cc`)
-  and `op_signature.cc` (what counts as per-channel): `required_version`, for the operators
-  quantize_weights rewrites only.
+  and `op_signature.cc` (what counts as per-channel, quantized, broadcast): `required_version`,
+  for the operators quantize_weights and quantize_nodes rewrite (the operators with an
+  integer kernel). Where op_version.cc has no rule for an operator (RESHAPE, PRELU,
+  HARD_SWISH, EXPAND_DIMS, ...) every version is 1 and the version is left alone.
 
 The converter gives every operator of one builtin the same OperatorCode, whose version is
 the largest any of them needs (`UpdateOpVersion` never lowers it), and writes the largest
@@ -92,10 +94,8 @@ def decode_runtime(raw: bytes) -> str | None:
 
 # -- operator versions (op_version.cc) ------------------------------------------------------
 
-VERSIONED_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL", "TRANSPOSE_CONV",
-                           "EMBEDDING_LOOKUP", "DEQUANTIZE"})
-
 F32, I4, I8, I16, F16 = DType.FLOAT32, DType.INT4, DType.INT8, DType.INT16, DType.FLOAT16
+U8, U32, I32, I64, BOOL, STRING = DType.UINT8, DType.UINT32, DType.INT32, DType.INT64, DType.BOOL, DType.STRING
 
 
 def required_version(graph: Graph, node: Node) -> int | None:
@@ -127,6 +127,24 @@ class _Signature:
 
     def opt(self, name: str) -> Any:
         return self.attrs.get(name) or 0
+
+    def rank(self, slot: int = 0) -> int:
+        tensor = self.inputs[slot] if slot < len(self.inputs) else None
+        return 0 if tensor is None or tensor.shape is None else len(tensor.shape)
+
+    def scale(self, tensor: Tensor | None) -> float:
+        """The tensor's (first) scale; 0 when it is not quantized (op_signature.cc)."""
+        q = None if tensor is None else tensor.quantization
+        return 0.0 if q is None or not q.scale.size else float(q.scale.reshape(-1)[0])
+
+    def quantized(self, slot: int) -> bool:
+        tensor = self.inputs[slot] if slot < len(self.inputs) else None
+        return tensor is not None and tensor.quantization is not None
+
+    def broadcast_over_4d(self) -> bool:
+        """NeedBroadcastForBinaryInputs and an input of rank over 4."""
+        shapes = [t.shape for t in self.inputs[:2] if t is not None]
+        return len(shapes) == 2 and shapes[0] != shapes[1] and max(self.rank(0), self.rank(1)) > 4
 
 
 def _scales(tensor: Tensor | None) -> int:
@@ -244,9 +262,145 @@ def _dequantize(s: _Signature) -> int:
     return 1
 
 
+def _first(*rules: tuple[bool, int]) -> int:
+    """The version of the first rule whose condition holds (op_version.cc tests in this order), else 1."""
+    return next((version for holds, version in rules if holds), 1)
+
+
+def _quantize(s: _Signature) -> int:
+    out = s.outputs[0] if s.outputs else None
+    per_channel = out is not None and out.quantization is not None and out.quantization.scale.size > 1
+    return _first((per_channel, 3), (s.out() is I16, 2))
+
+
+def _add(s: _Signature) -> int:
+    general_int16 = s.t(0) is I16 and s.out() is I16 and not s.attrs.get("pot_scale_int16", True)
+    return _first((s.t(0) is F16, 6), (s.t(0) is I16 and not s.quantized(0), 5), (s.t(0) is I64, 4),
+                  (general_int16, 3), (s.t(0) is I8, 2))
+
+
+def _sub(s: _Signature) -> int:
+    general_int16 = s.t(0) is I16 and s.out() is I16 and not s.attrs.get("pot_scale_int16", True)
+    return _first((general_int16, 5), (s.t(0) is I64, 4), (s.broadcast_over_4d(), 3), (s.t(0) is I8, 2))
+
+
+def _mul(s: _Signature) -> int:
+    scales = [s.scale(s.inputs[0] if s.inputs else None), s.scale(s.inputs[1] if len(s.inputs) > 1 else None),
+              s.scale(s.outputs[0] if s.outputs else None)]
+    rescale_up = all(scales) and scales[0] * scales[1] / scales[2] >= 1.0
+    return _first((s.t(0) is F16, 8), (s.t(0) is I16 and not s.quantized(0) or s.t(0) is U32, 7),
+                  (s.t(0) is DType.COMPLEX64, 6), (s.t(0) is I64, 5), (s.t(0) is I16, 4), (rescale_up, 3),
+                  (s.t(0) is I8, 2))
+
+
+def _abs(s: _Signature) -> int:
+    return _first((s.t(0) is I32, 5), (s.t(0) is I16, 3 if s.quantized(0) else 4), (s.t(0) in (I8, U8), 2))
+
+
+def _transpose(s: _Signature) -> int:
+    rank = s.rank(0)
+    return _first((rank > 6 or s.t(0) is DType.BFLOAT16, 8), (s.t(0) is I4, 7), (rank > 5, 6), (s.t(0) is I16, 5),
+                  (rank > 4, 4), (s.t(0) is BOOL, 3), (s.t(0) is I8, 2))
+
+
+def _slice(s: _Signature) -> int:
+    return _first((s.t(0) is I4, 7), (s.t(0) is U32, 6), (s.rank(0) > 4, 5), (s.t(0) is I16, 4),
+                  (s.t(0) is STRING, 3), (s.t(0) is I8, 2))
+
+
+def _strided_slice(s: _Signature) -> int:
+    return _first((bool(s.opt("offset")), 8), (s.t(0) is U32, 7),
+                  (bool(s.opt("ellipsis_mask") or s.opt("new_axis_mask")), 6), (s.t(0) is STRING, 5),
+                  (s.rank(0) > 4, 4), (s.t(0) is BOOL, 3), (s.t(0) is I8, 2))
+
+
+def _resize(s: _Signature, align_corners_counts: bool) -> int:
+    corners = bool(s.opt("half_pixel_centers") or align_corners_counts and s.opt("align_corners"))
+    return _first((s.t(0) is I16, 4), (corners, 3), (s.t(0) is I8, 2))
+
+
+def _maximum(s: _Signature) -> int:
+    return _first((s.t(0) is I16 and s.out() is I16, 4), (s.broadcast_over_4d(), 3), (s.t(0) is I8, 2))
+
+
+def _pack(s: _Signature) -> int:
+    return _first((s.t(0) is I8, 2), (s.t(0) is I16 and s.out() is I16, 3), (s.t(0) is U32, 4))
+
+
+def _unpack(s: _Signature) -> int:
+    return _first((s.t(0) in (I8, U8), 2), (s.t(0) is BOOL, 3), (s.t(0) is I16 and s.out() is I16, 4),
+                  (s.t(0) in (F16, DType.BFLOAT16), 5))
+
+
+def _batch_to_space(s: _Signature) -> int:
+    return _first((s.t(0) is I16, 4), (s.rank(0) != 4, 3), (s.t(0) is I8, 2))
+
+
+def _pad(s: _Signature) -> int:
+    return _first((s.t(0) is BOOL, 5), (s.rank(0) > 4, 4), (s.t(0) is I16, 3), (s.t(0) is I8, 2))
+
+
+def _gather(s: _Signature) -> int:
+    return _first((s.t(0) is I4, 7), (s.t(1) is I16, 6), (bool(s.opt("batch_dims")), 5), (s.t(0) is I16, 4),
+                  (s.t(0) is BOOL, 3), (s.t(0) is I8, 2))
+
+
+def _fill(s: _Signature) -> int:
+    return _first((s.t(1) is F16, 4), (s.t(1) in (I8, I16), 3), (s.t(1) in (BOOL, STRING), 2))
+
+
+def _select(s: _Signature) -> int:
+    return _first((s.t(0) is U32, 4), (5 in (s.rank(0), s.rank(1), s.rank(2)), 3), (s.t(0) is I8, 2))
+
+
+def _by_type(slot: int, versions: dict[DType, int]) -> Any:
+    """A rule that depends only on the type of input `slot`: the version of the first entry
+    of `versions` (in order) that is that type, else 1."""
+    def rule(s: _Signature) -> int:
+        return next((version for dtype, version in versions.items() if s.t(slot) is dtype), 1)
+    return rule
+
+
+_INT16_INT8 = {I16: 3, I8: 2}  # SOFTMAX, MEAN, MIRROR_PAD, REDUCE_MAX, REDUCE_MIN, RELU6, RSQRT, CONCATENATION...
+
 _RULES = {"CONV_2D": _conv_2d, "DEPTHWISE_CONV_2D": _depthwise_conv_2d, "FULLY_CONNECTED": _fully_connected,
           "BATCH_MATMUL": _batch_matmul, "TRANSPOSE_CONV": _transpose_conv, "EMBEDDING_LOOKUP": _embedding_lookup,
-          "DEQUANTIZE": _dequantize}
+          "DEQUANTIZE": _dequantize, "QUANTIZE": _quantize, "ADD": _add, "SUB": _sub, "MUL": _mul, "ABS": _abs,
+          "TRANSPOSE": _transpose, "SLICE": _slice, "STRIDED_SLICE": _strided_slice,
+          "RESIZE_BILINEAR": lambda s: _resize(s, False), "RESIZE_NEAREST_NEIGHBOR": lambda s: _resize(s, True),
+          "MAXIMUM": _maximum, "MINIMUM": _maximum, "PACK": _pack, "UNPACK": _unpack,
+          "SPACE_TO_BATCH_ND": _batch_to_space, "BATCH_TO_SPACE_ND": _batch_to_space, "PAD": _pad, "PADV2": _pad,
+          "GATHER": _gather, "FILL": _fill, "SELECT": _select,
+          "DIV": lambda s: 2 if s.broadcast_over_4d() else 1,
+          **{op: _by_type(0, _INT16_INT8) for op in ("SOFTMAX", "MEAN", "MIRROR_PAD", "REDUCE_MAX", "REDUCE_MIN",
+                                                      "RELU6", "RSQRT", "LESS", "GREATER_EQUAL")},
+          "CONCATENATION": _by_type(0, {I4: 5, U32: 4, I16: 3, I8: 2}),
+          **{op: _by_type(0, {I8: 2}) for op in ("SPACE_TO_DEPTH", "SPLIT_V", "SUM", "LOG_SOFTMAX", "GREATER",
+                                                  "LESS_EQUAL", "SQUARED_DIFFERENCE", "DEPTH_TO_SPACE")},
+          **{op: _by_type(0, {I8: 2, I16: 2}) for op in ("EXP", "LOG", "REDUCE_PROD", "SQRT")},
+          "BROADCAST_TO": lambda s: 3 if s.t(0) in (I8, I16) else 2,
+          "RELU": _by_type(0, {I16: 3, I8: 2, U8: 2}), "GELU": _by_type(0, {I8: 2, U8: 2}),
+          "ARG_MAX": _by_type(0, {BOOL: 3, I8: 2}), "ARG_MIN": _by_type(0, {BOOL: 3, I8: 2}),
+          "LEAKY_RELU": _by_type(0, {I16: 2}), "SPLIT": _by_type(1, {I16: 4, I32: 3, I8: 2}),
+          "TILE": _by_type(0, {I8: 3, STRING: 2}), "SQUEEZE": _by_type(0, {STRING: 2}),
+          "EQUAL": _by_type(0, {I16: 5, STRING: 3, I8: 2}), "NOT_EQUAL": _by_type(0, {I16: 4, STRING: 3, I8: 2}),
+          "L2_NORMALIZATION": lambda s: 2 if s.out() is I8 else 1,
+          **{op: lambda s: 3 if s.t(0) is I16 and s.out() is I16 else 2 if s.t(0) is I8 else 1
+             for op in ("TANH", "LOGISTIC", "MAX_POOL_2D", "AVERAGE_POOL_2D")}}
+VERSIONED_OPS = frozenset(_RULES)
+
+
+def raise_versions(graphs: list[Graph], ops: set[str]) -> None:
+    """Give every operator of each builtin in `ops` the largest version any of them needs
+    (op_version.cc), never lowering one: the converter gives all operators of a builtin one
+    operator code."""
+    for op in sorted(ops):
+        nodes = [(g, n) for g in graphs for n in g if n.op == op and not keys.is_custom(n)]
+        if not nodes:
+            continue
+        target = max([keys.op_version(n) for _, n in nodes] + [required_version(g, n) or 1 for g, n in nodes])
+        for _, node in nodes:
+            node.meta[keys.VERSION] = target
 
 
 def _tensor(graph: Graph, ref: Ref) -> Tensor | None:

@@ -6,6 +6,7 @@ Op versions and the `min_runtime_version` metadata follow TensorFlow's versionin
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -14,11 +15,13 @@ from typing import Callable
 import numpy as np
 
 from ...formats.tflite import keys, versions
+from ...formats.tflite.ops import builtin_codes
 from ...ir import CONST_OP, DType, Graph, Node, Quantization, Ref, Tensor
+from ...ir.quantization import QUANTIZE_CHUNK, ROUNDINGS, symmetric  # noqa: F401 (QUANTIZE_CHUNK: re-exported)
+from ..helpers.keep import Keep
 from ..helpers.skips import Skips
 from ..registry import Context, PassError, PassResult, register
 
-ROUNDINGS = ("away", "even")
 MODES = ("dynamic", "weight_only", "float16")
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 INT_WEIGHTS = frozenset({DType.INT8, DType.UINT8, DType.INT4})
@@ -72,6 +75,10 @@ class TfliteParams:
     ops: list[str] = field(default_factory=list, metadata={
         "doc": "operators whose weights to quantize (repeat or comma-separate; default: " + ", ".join(DEFAULT_OPS)
                + "; float16 mode default: every operator)"})
+    keep: list[str] = field(default_factory=list, metadata={
+        "doc": "operator (or its output tensor) whose weights stay float (repeat for several)"})
+    keep_op: list[str] = field(default_factory=list, metadata={
+        "doc": "operator type whose weights stay float (repeat or comma-separate)"})
     rounding: str = field(default="away", metadata={
         "doc": "how w / scale becomes an integer: away reproduces the TFLite converter (divides in float64, "
                "exact halves away from zero), even reproduces ai-edge-quantizer (divides by the float32 scale, "
@@ -108,9 +115,12 @@ def quantize_weights(graph: Graph, params: TfliteParams, context: Context) -> Pa
     becomes FLOAT16 + DEQUANTIZE. A new DEQUANTIZE takes the constant's place in the node
     order, so operators keep their order (stateful ones included).
 
+    keep= (an operator's name, or its output tensor's) and keep_op= (an operator type) leave
+    those operators' weights float, as on every quantizing transform.
+
     stats: tensors rewritten, quantized (weight inputs per op), hybrid (dynamic), skipped
-    (per weight input: not constant, not float, too small, op not in ops, sparse, non-finite,
-    graph output; float16 mode per constant), dequantize_added, float16_restored,
+    (per weight input: not constant, not float, too small, op not in ops, keep, keep_op, sparse,
+    non-finite, graph output; float16 mode per constant), dequantize_added, float16_restored,
     bytes_before/bytes_after (weight data), min_runtime_version. Op versions are raised as
     tensorflow/lite/tools/versioning/op_version.cc requires, every operator of a builtin
     sharing the largest (the converter's operator codes are shared); min_runtime_version
@@ -118,14 +128,15 @@ def quantize_weights(graph: Graph, params: TfliteParams, context: Context) -> Pa
     than before (added when missing). Each weight is off by at most scale/2 (int8) or float16
     rounding.
     """
-    plan = _Settings.of(params)
     graphs = [graph, *graph.subgraphs]
+    plan = dataclasses.replace(_Settings.of(params), keep=Keep.of("quantize_weights", graphs, params.keep,
+                                                                  params.keep_op, builtin_codes()))
     run = _Run(plan, context)
     for subgraph in graphs:
         run.subgraph(subgraph)
     changed = bool(run.rewritten)
     if changed:
-        _set_versions(graphs, run.touched)
+        versions.raise_versions(graphs, run.touched)
         run.stats["min_runtime_version"] = versions.raise_min_runtime(graph)
     return PassResult(changed, run.result())
 
@@ -140,6 +151,7 @@ class _Settings:
     minimum_size: int
     ops: frozenset[str] | None  # None: every operator (float16 mode default)
     rounding: str
+    keep: Keep | None = None  # operators whose weights stay float (keep=, keep_op=)
 
     @classmethod
     def of(cls, params: TfliteParams) -> "_Settings":
@@ -167,8 +179,14 @@ class _Settings:
         ops = frozenset(names) if names else (None if float16 else frozenset(DEFAULT_OPS))
         return cls(params.mode, params.per_channel, 16 if float16 else params.bits, minimum, ops, params.rounding)
 
-    def selects(self, op: str) -> bool:
-        return self.ops is None or op in self.ops
+    def selects(self, node: Node) -> bool:
+        """True when `node`'s weights are to be quantized (its type selected, not kept)."""
+        return self.excluded(node) is None
+
+    def excluded(self, node: Node) -> str | None:
+        """Why `node`'s weights stay as they are: "keep", "keep_op" or "op not in ops"."""
+        kept = self.keep.reason(node) if self.keep is not None else None
+        return kept or (None if self.ops is None or node.op in self.ops else "op not in ops")
 
 
 # -- weights -----------------------------------------------------------------------------------
@@ -259,13 +277,13 @@ class _Run:
 
         chosen: dict[str, _Weight] = {}
         for node, name, _ in weight_uses:
-            if name is not None and isinstance(found[name], _Weight) and self.settings.selects(node.op):
+            if name is not None and isinstance(found[name], _Weight) and self.settings.selects(node):
                 chosen[name] = found[name]
         for node, name, reason in weight_uses:
             if name in chosen:
                 continue
             if name is not None:
-                reason = "op not in ops" if not self.settings.selects(node.op) else found[name]
+                reason = self.settings.excluded(node) or found[name]
             self.skipped(name or node.name, reason)
         return [(weight, self._hybrid_uses(graph, weight)) for weight in chosen.values()]
 
@@ -284,8 +302,8 @@ class _Run:
             if not weight.uses:
                 continue
             reason = self._rejection(graph, weight)
-            if reason is None and not any(self.settings.selects(graph.node(c).op) for c, _ in weight.uses):
-                reason = "op not in ops"
+            if reason is None and not any(self.settings.selects(graph.node(c)) for c, _ in weight.uses):
+                reason = self.settings.excluded(graph.node(weight.uses[0][0]))
             if reason is None and any(_reads_hybrid(graph, graph.node(c)) for c, _ in weight.uses):
                 reason = "input of a hybrid op"  # XNNPACK refuses hybrid ops with dequantized float16 inputs
             if reason is None and np.abs(weight.values()).max(initial=0) > FLOAT16_MAX:
@@ -318,7 +336,7 @@ class _Run:
             return set()
         rank = len(weight.tensor.shape or ())
         return {(consumer, slot) for consumer, slot in weight.uses
-                if self.settings.selects(graph.node(consumer).op)
+                if self.settings.selects(graph.node(consumer))
                 and _runs_hybrid(graph, graph.node(consumer), slot, rank)}
 
     # -- rewriting -----------------------------------------------------------------------------
@@ -344,7 +362,7 @@ class _Run:
         self.bytes_after += _stored_bytes(tensor.dtype, values.size)
         for consumer, slot in weight.uses:
             op = graph.node(consumer).op
-            if op in WEIGHT_INPUTS and WEIGHT_INPUTS[op].slot == slot and self.settings.selects(op):
+            if op in WEIGHT_INPUTS and WEIGHT_INPUTS[op].slot == slot and self.settings.selects(graph.node(consumer)):
                 self.quantized[op] += 1
         return weight, hybrid
 
@@ -406,7 +424,7 @@ class _Run:
         rank = len(weight.tensor.shape)
         readers = hybrid or {(c, s) for c, s in weight.uses
                              if WEIGHT_INPUTS.get(graph.node(c).op) and WEIGHT_INPUTS[graph.node(c).op].slot == s
-                             and self.settings.selects(graph.node(c).op)}
+                             and self.settings.selects(graph.node(c))}
         axes = {WEIGHT_INPUTS[graph.node(c).op].axis(graph.node(c), rank) for c, _ in readers}
         if self.settings.per_channel and len(axes) == 1:
             return _Layout(axes.pop())
@@ -507,87 +525,7 @@ def _accepts(node: Node, layout: _Layout, rank: int) -> bool:
     return spec.axis(node, rank) == layout.axis
 
 
-QUANTIZE_CHUNK = 1 << 18  # elements rounded at a time, so big weights need little extra memory
-# A float32 quotient w / scale is within 127 * 3 * 2**-24 (< 2.3e-5) of the float64 one, so
-# only quotients this close to k + 1/2 can round differently in the two: those are divided again.
-NEAR_HALF = 1e-4
-
-
-def symmetric(values: np.ndarray, axis: int | None, qmax: int, repeated: bool = False,
-              rounding: str = "away") -> tuple[np.ndarray, np.ndarray]:
-    """(int8 values in [-qmax, qmax], float32 scales): scale = max|w| / qmax per slice along
-    `axis` (one scale when axis is None, or one repeated along `axis` when `repeated`); an
-    all-zero slice gets scale 1. Each w is divided and rounded as one of two tools does it:
-    rounding="away", as the TFLite converter, w / (max|w| / qmax) in float64, exact halves
-    away from zero; rounding="even", as ai-edge-quantizer, w / scale in float32, exact halves
-    to even. Works through the weights a block of rows at a time, in float32; for "away" the
-    few quotients near a half are decided again in float64 (NEAR_HALF)."""
-    if rounding not in ROUNDINGS:
-        raise PassError(f"quantize_weights: rounding must be one of {', '.join(ROUNDINGS)}, got {rounding!r}")
-    values = np.asarray(values, np.float32)
-    if values.ndim == 0:
-        values = values.reshape(1)
-    others = tuple(a for a in range(values.ndim) if a != axis)
-    if axis is None or repeated:
-        overall = np.float32(max(values.max(initial=0), -values.min(initial=0)))
-        absmax = np.full(1 if axis is None else values.shape[axis], overall, np.float32)
-    else:
-        absmax = np.maximum(values.max(axis=others, initial=0), -values.min(axis=others, initial=0))
-    scales = (absmax.astype(np.float32) / np.float32(qmax)).astype(np.float32)
-    scales = np.where(scales > 0, scales, np.float32(1)).astype(np.float32)
-    exact_divisors = np.where(absmax > 0, absmax.astype(np.float64) / qmax, 1.0)
-    shape = [1] * values.ndim
-    if axis is not None:
-        shape[axis] = -1
-    divisor = scales.reshape(shape) if axis is not None else scales[0]
-    out = np.empty(values.shape, np.int8)
-    rows = max(1, QUANTIZE_CHUNK // max(1, values[0].size))
-    scratch = np.empty((2, min(rows, values.shape[0]) * values[0].size), np.float32)  # reused: no page faults
-    for start in range(0, values.shape[0], rows):
-        block = slice(start, start + rows)
-        part = values[block]
-        ratio, rounded = (buffer[:part.size].reshape(part.shape) for buffer in scratch)
-        np.divide(part, divisor[block] if axis == 0 else divisor, out=ratio)
-        np.rint(ratio, out=rounded)
-        if rounding == "away":
-            distance = np.abs(np.subtract(ratio, rounded, out=ratio), out=ratio)
-            near = distance >= np.float32(0.5 - NEAR_HALF)
-            if near.any():
-                where = np.flatnonzero(near)  # flat: nonzero on an N-d mask is ten times slower
-                channels = 0 if axis is None else \
-                    np.unravel_index(where, part.shape)[axis] + (start if axis == 0 else 0)
-                exact = np.ravel(part)[where].astype(np.float64) / exact_divisors[channels]
-                rounded.reshape(-1)[where] = _half_away(exact)
-        np.clip(rounded, -qmax, qmax, out=rounded)
-        out[block] = rounded
-    return out, scales
-
-
-def _half_away(ratio: np.ndarray) -> np.ndarray:
-    """`ratio` rounded to the nearest integer, exact halves away from zero, without error:
-    x - rint(x) is exact, whereas trunc(x + 0.5) rounds the largest float below 0.5 up."""
-    rounded = np.rint(ratio)
-    ties = np.abs(ratio - rounded) == 0.5
-    rounded[ties] = ratio[ties] + np.copysign(0.5, ratio[ties])  # k + 1/2 -> k + 1 (or -k - 1), exactly
-    return rounded
-
-
 def _stored_bytes(dtype: DType, count: int) -> int:
     if dtype is DType.INT4:
         return math.ceil(count / 2)
     return count * (dtype.itemsize or 0)
-
-
-# -- versions ----------------------------------------------------------------------------------
-
-def _set_versions(graphs: list[Graph], ops: set[str]) -> None:
-    """Give every operator of each rewritten builtin the largest version any of them needs,
-    never lowering one (the converter's operator codes are shared per builtin)."""
-    for op in sorted(ops):
-        nodes = [(g, n) for g in graphs for n in g if n.op == op and not keys.is_custom(n)]
-        if not nodes:
-            continue
-        target = max([keys.op_version(n) for _, n in nodes]
-                     + [versions.required_version(g, n) or 1 for g, n in nodes])
-        for _, node in nodes:
-            node.meta[keys.VERSION] = target

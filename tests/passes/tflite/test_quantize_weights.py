@@ -639,7 +639,7 @@ def test_registered_for_tflite():
     entry = get("quantize_weights", "tflite")
     assert entry.guarantee == "quantization error"
     assert {name for name, *_ in entry.parameters()} == {"mode", "per_channel", "bits", "minimum_size", "ops",
-                                                          "rounding"}
+                                                          "keep", "keep_op", "rounding"}
 
 
 def test_ops_parameter_takes_a_comma_list():

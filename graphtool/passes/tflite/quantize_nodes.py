@@ -1,0 +1,247 @@
+"""quantize_nodes for TFLite models: full-integer post-training quantization of a float .tflite,
+calibrated in LiteRT, as the TFLite converter's full-integer (and 16x8) mode writes it.
+
+The plan (which operators, which scales) is integer_plan's, from the rule table integer_ops;
+integer_rewrite applies it; op versions and min_runtime_version follow
+graphtool/formats/tflite/versions.py.
+"""
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ...errors import GraphtoolError
+from ...formats import load, tflite
+from ...formats.tflite import keys, ops, tables, versions
+from ...ir import DType, Graph
+from ..helpers import integer_plan, integer_rewrite
+from ..helpers.keep import Keep
+from ..registry import Context, PassError, PassResult, register
+
+if TYPE_CHECKING:
+    from ...runtime.calibrate import Calibration
+
+ACTIVATIONS = {"int8": DType.INT8, "int16": DType.INT16}
+QUANTIZED_TYPES = frozenset({DType.INT8, DType.UINT8, DType.INT16, DType.INT4})
+
+
+class Samples(str):
+    """A calibration parameter: an .npz of samples or a .json of ranges by file name, or (from
+    Python) the samples themselves: a mapping of arrays, or an iterable (or callable returning
+    one) of feed dicts keyed by input name or signature input key."""
+
+    data: Any
+
+    def __new__(cls, value: Any = "") -> "Samples":
+        text = value if isinstance(value, str) else f"<{type(value).__name__}>"
+        made = super().__new__(cls, text)
+        made.data = value
+        return made
+
+
+@dataclass(frozen=True)
+class Params:
+    calibration: Samples = field(default=Samples(""), metadata={
+        "doc": "representative samples: an .npz keyed by input tensor name or signature input key, samples on "
+               "the first axis (run in LiteRT), or a .json of ranges from graphtool.calibrate; from Python also "
+               "an iterable of feed dicts. Required"})
+    activations: str = field(default="int8", metadata={
+        "doc": "int8 (full integer) or int16 (16x8: int16 activations, int8 weights, int64 biases)"})
+    per_channel: bool = field(default=True, metadata={
+        "doc": "weights get one scale per output channel (false: one per tensor)"})
+    method: str = field(default="minmax", metadata={
+        "doc": "how a tensor's range comes from its calibrated values: minmax, percentile or mse (the range "
+               "with the least quantization error)"})
+    percentile: float = field(default=99.99, metadata={"doc": "percentile kept by method=percentile"})
+    keep: list[str] = field(default_factory=list, metadata={
+        "doc": "operator (or its output tensor) to keep float (repeat for several)"})
+    keep_op: list[str] = field(default_factory=list, metadata={
+        "doc": "operator type to keep float, e.g. SOFTMAX (repeat or comma-separate)"})
+    batch_size: int = field(default=32, metadata={
+        "doc": "samples per LiteRT run while calibrating (fewer when their tensors would pass memory_mb)"})
+    memory_mb: float = field(default=64.0, metadata={
+        "doc": "most memory the tensors LiteRT keeps for one calibration run may take"})
+
+
+@register("quantize_nodes", Params, formats=("tflite",), guarantee="quantization error")
+def quantize_nodes(graph: Graph, params: Params, context: Context) -> PassResult:
+    """Full-integer post-training quantization of a float model, calibrated in LiteRT on representative samples.
+
+    calibration=SAMPLES.npz (keyed by input tensor name or signature input key, samples on the
+    first axis: the format `verify --data` reads) runs the float model in LiteRT over the
+    samples, a bounded batch at a time (memory_mb), with a progress bar on a terminal, and
+    takes each float tensor's range (method=minmax, percentile or mse). A .json written by
+    graphtool.calibrate gives ranges directly; from Python, calibration may be the samples
+    themselves (a mapping of arrays, or an iterable of feed dicts). There is no default: no
+    calibration is an error, never random data.
+
+    The TFLite integer spec: weights int8 symmetric in [-127, 127], per output channel
+    (quantized_dimension 0 for CONV_2D, FULLY_CONNECTED and TRANSPOSE_CONV, 3 for
+    DEPTHWISE_CONV_2D; per_channel=false: per tensor); activations int8 asymmetric per tensor,
+    the range widened to hold 0 and the zero point nudged onto the grid as the converter does;
+    biases int32 with scale input scale x weight scale. activations=int16 (16x8): int16
+    activations symmetric (zero point 0), int8 weights, int64 biases (quantized_bias_type
+    INT64 where there is a bias), ADD and SUB with pot_scale_int16=false. Ranges narrower than
+    1e-6 become +-1e-6, as the converter widens them; an output with a fused RELU6 keeps a
+    scale above 6/2**30 (LiteRT quantizes that bound into int32). SOFTMAX and LOGISTIC outputs
+    are fixed at 1/256 and -128 (int16: 1/32768, 0), TANH at 1/128 and 0, LOG_SOFTMAX at 16/256
+    and 127, L2_NORMALIZATION at 1/128 and 0. Operators that only move values (RESHAPE,
+    TRANSPOSE, pooling, PAD, RESIZE_*, CONCATENATION, PACK, SPLIT, GATHER, MAXIMUM, ...) share
+    one scale and zero point between their inputs and outputs, from the union of their
+    calibrated ranges. An input that cannot join without changing how something else reads it
+    (a tensor other operators read too, whose range would widen) or that has another fixed
+    scale is requantized instead: a QUANTIZE, int to int, before that operator only. Constants
+    read as activations (an ADD's or MUL's constant, PRELU's alpha, PADV2's value) are
+    quantized like activations. The rule table is graphtool/passes/helpers/integer_ops.py.
+
+    Operators with no integer kernel (or no int16 one), operators named by keep= (or whose
+    output tensor is) and operators of a type in keep_op= stay float, with QUANTIZE and
+    DEQUANTIZE where float meets integer; so do operators that only move values between float
+    ones. The model's inputs and outputs stay float: a QUANTIZE after each float input, a
+    DEQUANTIZE before each output, as the converter writes them (for integer inputs and outputs,
+    remove those at the boundary, as tensorflow/lite/tools/optimize/modify_model_interface.cc
+    does). Float tensors keep their names; the integer form of a tensor that is read both ways
+    adds `_int8` (`_int16`). Op versions are raised as op_version.cc says (every operator of a
+    builtin sharing the largest), min_runtime_version as runtime_version.cc says.
+
+    Refused with a one-line error and no output: models with custom operators, with more than
+    one subgraph (control flow, several signatures), models already (even partly) quantized
+    (QUANTIZE/DEQUANTIZE, integer or float16 weights: fold_constants(fold_dequantize=true)
+    first for float16), calibration data whose names, shapes or dtypes do not match the inputs,
+    empty or holding NaN. The same model and samples give the same bytes.
+
+    stats: activations, quantized (integer operators by type), float (operators left float:
+    type -> reason -> count), quantize_added, dequantize_added, requantize_added, weights,
+    biases, bias_clipped (bias values outside int32/int64), samples, min_runtime_version.
+    Within quantization error (the bounds measured per operator, int8 and 16x8, are in
+    tests/passes/tflite/test_quantize_nodes.py)."""
+    settings = _Settings.of(params)
+    _refuse(graph)
+    data = tflite.write(graph)
+    work = load(data)
+    work.meta["source"] = graph.meta.get("source")
+    keep = Keep.of("quantize_nodes", [work], settings.keep, settings.keep_op, ops.builtin_codes())
+    ranges = _ranges(work, data, settings)
+    plan = integer_plan.plan(work, ranges.range_of, settings.dtype, keep, context.log)
+    stats: dict[str, Any] = {"activations": settings.activations, "samples": ranges.samples}
+    if not plan.ops:
+        stats["float"] = _float_stats(plan)
+        context.log.warning("quantize_nodes: no operator can run in integers")
+        return PassResult(False, stats)
+    done = integer_rewrite.apply(work, plan, settings.per_channel)
+    versions.raise_versions([work], {n.op for n in work if ops.is_operator(n)} & versions.VERSIONED_OPS)
+    stats["quantized"] = dict(sorted(Counter(op.node.op for op in plan.ops.values()).items()))
+    stats["float"] = _float_stats(plan)
+    stats.update({key: done.counts[key] for key in ("quantize_added", "dequantize_added", "requantize_added",
+                                                   "weights", "biases")})
+    stats["bias_clipped"] = done.bias_clipped
+    stats["min_runtime_version"] = versions.raise_min_runtime(work)
+    if plan.float_ops:
+        context.log.info("quantize_nodes: %d operator(s) stay float: %s", len(plan.float_ops),
+                         ", ".join(f"{op} ({reason})" for op, reason in sorted(set(plan.float_ops.values()))))
+    graph.restore(work)
+    return PassResult(True, stats)
+
+
+# -- parameters ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Settings:
+    activations: str
+    dtype: DType
+    per_channel: bool
+    method: str
+    percentile: float
+    keep: list[str]
+    keep_op: list[str]
+    batch_size: int
+    memory_mb: float
+    calibration: Any
+
+    @classmethod
+    def of(cls, params: Params) -> "_Settings":
+        from ...runtime.calibrate import METHODS
+
+        if params.activations not in ACTIVATIONS:
+            raise PassError(f"quantize_nodes: activations must be int8 or int16, got {params.activations!r}")
+        if params.method not in METHODS or params.method == "moving_average":
+            raise PassError(f"quantize_nodes: method must be minmax, percentile or mse, got {params.method!r}")
+        if not 50.0 < params.percentile <= 100.0:
+            raise PassError(f"quantize_nodes: percentile must be in (50, 100], got {params.percentile}")
+        if params.batch_size < 1:
+            raise PassError(f"quantize_nodes: batch_size must be at least 1, got {params.batch_size}")
+        if not params.memory_mb > 0:
+            raise PassError(f"quantize_nodes: memory_mb must be positive, got {params.memory_mb}")
+        data = getattr(params.calibration, "data", params.calibration)
+        if isinstance(data, str) and not data:
+            raise PassError("quantize_nodes: needs calibration=SAMPLES.npz (representative inputs keyed by input "
+                            "name, samples on the first axis) or a .json of ranges: activations are never "
+                            "quantized from made-up data")
+        return cls(params.activations, ACTIVATIONS[params.activations], params.per_channel, params.method,
+                   params.percentile, list(params.keep), list(params.keep_op), params.batch_size, params.memory_mb,
+                   data)
+
+
+# -- what is refused -------------------------------------------------------------------------------
+
+def _refuse(graph: Graph) -> None:
+    """PassError for a model quantize_nodes does not quantize, naming what is in the way."""
+    signatures = graph.meta.get(keys.SIGNATURE_DEFS) or []
+    if len(signatures) > 1:
+        raise PassError(f"quantize_nodes: the model has {len(signatures)} signatures "
+                        f"({', '.join(sig['key'] for sig in signatures)}); it calibrates and quantizes a "
+                        "single-subgraph model")
+    if graph.subgraphs:
+        callers = sorted({node.op for node in graph if tables.subgraphs_in(node.attrs)})
+        what = f"control flow ({', '.join(callers)})" if callers else f"{len(graph.subgraphs)} more subgraph(s)"
+        raise PassError(f"quantize_nodes: the model has {what}: LiteRT calibration sees the main subgraph only; "
+                        "quantize_nodes quantizes single-subgraph models")
+    for node in graph:
+        if keys.is_custom(node):
+            raise PassError(f"quantize_nodes: custom operator {node.op!r} ({node.name}): its integer form is "
+                            "unknown; quantize_nodes quantizes models of builtin operators")
+        if node.op in ("QUANTIZE", "DEQUANTIZE"):
+            source = graph.inputs_of(node.name)
+            tensor = graph.node(source[0].node).output(source[0].port) if source and source[0] else None
+            hint = " (float16 weights: run fold_constants(fold_dequantize=true) first)" \
+                if tensor is not None and tensor.dtype is DType.FLOAT16 else ""
+            raise PassError(f"quantize_nodes: the model is already (partly) quantized: {node.op} "
+                            f"{node.name!r}{hint}")
+        for tensor in node.outputs:
+            if tensor.quantization is not None or tensor.dtype in QUANTIZED_TYPES:
+                raise PassError(f"quantize_nodes: the model is already (partly) quantized: tensor "
+                                f"{tensor.name!r} is {tensor.dtype}"
+                                + (" with a scale" if tensor.quantization is not None else ""))
+
+
+# -- calibration -----------------------------------------------------------------------------------
+
+def _ranges(graph: Graph, data: bytes, settings: _Settings) -> "Calibration":
+    """The Calibration of every float tensor: from a ranges .json, or by running the model in
+    LiteRT on the samples (errors name the samples and the tensor)."""
+    from ...runtime.calibrate import Calibration, calibrate, is_ranges_file
+
+    source = settings.calibration
+    try:
+        if isinstance(source, (str, os.PathLike)) and is_ranges_file(source):
+            return Calibration.load(source)
+        return calibrate(data, source, method=settings.method, percentile=settings.percentile,
+                         batch_size=settings.batch_size, bits=16 if settings.dtype is DType.INT16 else 8,
+                         symmetric=settings.dtype is DType.INT16, memory_mb=settings.memory_mb)
+    except PassError:
+        raise
+    except GraphtoolError as exc:
+        raise PassError(f"quantize_nodes: {exc}") from exc
+
+
+# -- the report ------------------------------------------------------------------------------------
+
+def _float_stats(plan: integer_plan.Plan) -> dict[str, dict[str, int]]:
+    """Operators left float: type -> reason -> count."""
+    found: dict[str, Counter] = {}
+    for op, reason in plan.float_ops.values():
+        found.setdefault(op, Counter())[reason] += 1
+    return {op: dict(sorted(reasons.items())) for op, reasons in sorted(found.items())}
+

@@ -47,7 +47,8 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from types import ModuleType
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -91,22 +92,33 @@ INPUTS: dict[str, tuple[str, Draw]] = {
 
 # -- fresh-process runs ----------------------------------------------------------------------
 
-def run_child(tool: str, mode: str, model: Path, out: Path, options: str = "", then: str = "",
-              profile_top: int = 0) -> dict[str, Any]:
+class Job(NamedTuple):
+    """One child run's arguments: tool, mode, model, output, and optionally graphtool's
+    options and further passes, calibration samples (an .npz) and the signature AEQ calibrates."""
+    tool: str
+    mode: str
+    model: Path
+    out: Path
+    options: str = ""
+    then: str = ""
+    samples: Path | None = None
+    signature: str = ""
+
+
+def run_child(job: Job, profile_top: int = 0) -> dict[str, Any]:
     """One `quantize_child.py` run: its JSON measurements (its stderr, with --profile)."""
-    argv = [sys.executable, str(CHILD), tool, mode, str(model), str(out)]
-    argv += ["--options", options] if options else []
-    argv += ["--then", then] if then else []
+    argv = [sys.executable, str(CHILD), job.tool, job.mode, str(job.model), str(job.out)]
+    argv += ["--options", job.options] if job.options else []
+    argv += ["--then", job.then] if job.then else []
+    argv += ["--samples", str(job.samples)] if job.samples else []
+    argv += ["--signature", job.signature] if job.signature else []
     argv += ["--profile", str(profile_top)] if profile_top else []
     return child_json(argv)
 
 
-Job = tuple[str, str, Path, Path, str, str]  # tool, mode, model, out, options, then
-
-
 def child_runs(jobs: dict[str, Job], repeats: int = REPEATS) -> dict[str, list[dict]]:
-    """`repeats` runs of each job (tool, mode, model, out, options, then), alternating."""
-    return alternating({key: (job[3], functools.partial(run_child, *job)) for key, job in jobs.items()}, repeats)
+    """`repeats` runs of each job, alternating."""
+    return alternating({key: (job.out, functools.partial(run_child, job)) for key, job in jobs.items()}, repeats)
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -120,7 +132,9 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
 # -- quality ---------------------------------------------------------------------------------
 
 def outputs(path: Path, samples: np.ndarray) -> np.ndarray:
-    """The model's (single) output for each sample, run one at a time in LiteRT's interpreter."""
+    """The model's (single) output for each sample, run one at a time in LiteRT's interpreter;
+    a quantized (integer) input is fed the sample quantized with its scale and zero point,
+    and a quantized output read dequantized, so every model is compared in real values."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=str(path))
@@ -128,10 +142,29 @@ def outputs(path: Path, samples: np.ndarray) -> np.ndarray:
     (source,), (sink,) = interpreter.get_input_details(), interpreter.get_output_details()
     results = []
     for sample in samples:
-        interpreter.set_tensor(source["index"], sample[np.newaxis].astype(source["dtype"]))
+        interpreter.set_tensor(source["index"], _to_input(source, sample[np.newaxis]))
         interpreter.invoke()
-        results.append(interpreter.get_tensor(sink["index"])[0].copy())
+        results.append(_from_output(sink, interpreter.get_tensor(sink["index"])[0]))
     return np.stack(results)
+
+
+def _to_input(detail: dict[str, Any], values: np.ndarray) -> np.ndarray:
+    """Real values as the input takes them: round(x / scale) + zero point, clipped, for an
+    integer input with a scale; else cast."""
+    scale, zero = detail["quantization"]
+    dtype = np.dtype(detail["dtype"])
+    if dtype.kind not in "iu" or not scale:
+        return values.astype(dtype)
+    info = np.iinfo(dtype)
+    return np.clip(np.round(values.astype(np.float64) / scale) + zero, info.min, info.max).astype(dtype)
+
+
+def _from_output(detail: dict[str, Any], values: np.ndarray) -> np.ndarray:
+    """An output as real values: (q - zero point) * scale for an integer output with a scale."""
+    scale, zero = detail["quantization"]
+    if np.dtype(detail["dtype"]).kind not in "iu" or not scale:
+        return values.copy()
+    return ((values.astype(np.float64) - zero) * scale).astype(np.float32)
 
 
 def random_samples(model: Path) -> np.ndarray:
@@ -369,9 +402,9 @@ def measure_model(name: str, tmp: Path) -> list[Row]:
     for mode in RECIPES:
         outs = {variant: tmp / f"graphtool-{mode}-{variant}-{name}" for variant in VARIANTS}
         outs["aeq"] = tmp / f"aeq-{mode}-{name}"
-        jobs: dict[str, Job] = {variant: ("graphtool", mode, model, outs[variant], options, then)
-                                for variant, (options, then) in VARIANTS.items()}
-        jobs["aeq"] = ("aeq", mode, model, outs["aeq"], "", "")
+        jobs = {variant: Job("graphtool", mode, model, outs[variant], options, then)
+                for variant, (options, then) in VARIANTS.items()}
+        jobs["aeq"] = Job("aeq", mode, model, outs["aeq"])
         runs = child_runs(jobs)
         for variant in VARIANTS:
             pair = {"graphtool": outs[variant], "aeq": outs["aeq"]}
@@ -459,7 +492,7 @@ def _size_detail(row: Row) -> str:
     gt, aeq, same = row["bytes"]["graphtool"], row["bytes"]["aeq"], row["bytes"]["graphtool_aeq_fields"]
     text = f"{gt:,} vs {aeq:,} bytes, {gt - aeq:+,}"
     if same != gt:
-        text += (f"; with AEQ's operator versions, asymmetric_quantize_inputs and min_runtime_version "
+        text += (f"; with AEQ's operator versions, {', '.join(AEQ_OPTIONS)} and min_runtime_version "
                  f"graphtool's file is {same:,} bytes, {same - aeq:+,}")
     small = _too_small([{"stats": row["gt"]["stats"]}])
     if small:
@@ -520,44 +553,54 @@ def notes(rows: list[Row]) -> str:
              "the table, on every input set the model has; time is load + quantize + write, file to "
              "file, medians; memory is peak − post-import RSS, the largest of the runs; RSS \"MB\" are "
              "MiB). Random inputs: " + "; ".join(f"`{name}` {what}" for name, (what, _) in INPUTS.items()) + ".",
-             "",
-             f"Judged on the like-for-like rows, `quantize_weights(mode=M,{options}) {then}` (every weight "
-             f"quantized, as AEQ does; exact halves rounded to even, as AEQ rounds them; activations "
-             f"sharing one empty buffer, as AEQ writes them) — met in: {tally(judged)}.", ""]
-    lines += [row_criteria(r) for r in judged]
-    if other:
-        lines += ["", f"For information, not judged: graphtool's defaults, `quantize_weights(mode=M)` "
-                      f"(minimum_size=1024 leaves small weights float, as the TFLite converter does; one "
-                      f"empty buffer per activation tensor, as the input has) — the same comparisons hold "
-                      f"in: {tally(other)}.", ""]
-        lines += [row_criteria(r, judged=False) for r in other]
+             ""]
+    lines += criteria_sections(
+        judged, other, f"Judged on the like-for-like rows, `quantize_weights(mode=M,{options}) {then}` (every weight "
+                       f"quantized, as AEQ does; exact halves rounded to even, as AEQ rounds them; activations "
+                       f"sharing one empty buffer, as AEQ writes them)",
+        "For information, not judged: graphtool's defaults, `quantize_weights(mode=M)` (minimum_size=1024 leaves "
+        "small weights float, as the TFLite converter does; one empty buffer per activation tensor, as the input "
+        "has)", row_criteria, tally)
     lines += ["", versions_note(rows), "", FIELDS_NOTE]
     return "\n".join(lines)
 
 
+def criteria_sections(judged: list[Row], other: list[Row], judged_intro: str, other_intro: str,
+                      row_criteria: Callable[[Row, bool], str], tally: Callable[[list[Row]], str]) -> list[str]:
+    """Markdown lines: `judged_intro` with the tally of the judged rows, each judged row's
+    criteria; then, if there are other rows, the same for information under `other_intro`."""
+    lines = [f"{judged_intro} — met in: {tally(judged)}.", "", *[row_criteria(r, True) for r in judged]]
+    if other:
+        lines += ["", f"{other_intro} — the same comparisons hold in: {tally(other)}.", "",
+                  *[row_criteria(r, False) for r in other]]
+    return lines
+
+
 FIELDS_NOTE = (
     "File sizes with AEQ's fields: each graphtool output read by graphtool, its operators given the "
-    "versions and asymmetric_quantize_inputs of AEQ's output for the same operator and its "
+    "versions and the options AEQ_OPTIONS of AEQ's output for the same operator and its "
     "min_runtime_version metadata AEQ's, and written again (bench_quantize.with_aeq_fields). Those are "
     "the only fields changed; the weights, scales and layout are graphtool's.")
+# operator options graphtool sets as the TFLite converter does, where AEQ leaves the float model's (or the default)
+AEQ_OPTIONS = ("asymmetric_quantize_inputs", "quantized_bias_type")
 
 
 def with_aeq_fields(graphtool_out: Path, aeq_out: Path) -> int:
-    """Size of graphtool's output written again with AEQ's operator versions,
-    asymmetric_quantize_inputs and min_runtime_version (everything else graphtool's)."""
+    """Size of graphtool's output written again with AEQ's operator versions, options
+    AEQ_OPTIONS and min_runtime_version (everything else graphtool's)."""
     import graphtool
 
     ours, theirs = graphtool.load(graphtool_out.read_bytes()), graphtool.load(aeq_out.read_bytes())
     their_nodes = [n for g in [theirs, *theirs.subgraphs] for n in g if "version" in n.meta]
     version = {n.op: n.meta["version"] for n in their_nodes}  # one operator code per op in AEQ's output
-    asymmetric = {n.op: n.attrs["asymmetric_quantize_inputs"] for n in their_nodes
-                  if "asymmetric_quantize_inputs" in n.attrs}
+    options = {(n.op, name): n.attrs[name] for n in their_nodes for name in AEQ_OPTIONS if name in n.attrs}
     for graph in [ours, *ours.subgraphs]:
         for node in graph:
             if node.op in version and "version" in node.meta:
                 node.meta["version"] = version[node.op]
-            if node.op in asymmetric and "asymmetric_quantize_inputs" in node.attrs:
-                node.attrs["asymmetric_quantize_inputs"] = asymmetric[node.op]
+            for name in AEQ_OPTIONS:
+                if (node.op, name) in options and name in node.attrs:
+                    node.attrs[name] = options[node.op, name]
     runtime = (theirs.meta.get("metadata") or {}).get("min_runtime_version")
     if runtime is not None and "min_runtime_version" in (ours.meta.get("metadata") or {}):
         ours.meta["metadata"]["min_runtime_version"] = runtime
@@ -589,25 +632,33 @@ def profile(top: int = PROFILE_TOP, variant: str = JUDGED) -> str:
     with tempfile.TemporaryDirectory(dir=OUT_DIR) as tmp:
         for name in QUANT_MODELS:
             for mode in RECIPES:
-                result = run_child("graphtool", mode, _model(name), Path(tmp) / name, options, then, profile_top=top)
+                result = run_child(Job("graphtool", mode, _model(name), Path(tmp) / name, options, then), top)
                 parts.append(f"== graphtool {name} `{result['spec']}`: load {result['load_s']:.3f} s, quantize + "
                              f"write {result['quantize_s']:.3f} s (under cProfile)\n{result['stderr']}")
     return "\n".join(parts)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="TFLite weight quantization against ai-edge-quantizer")
+def command_line(argv: list[str] | None, module: ModuleType) -> int:
+    """A quantization benchmark's command line (this module's, bench_quantize_nodes'): run it
+    and print its rows, their columns and its notes, or with --profile cProfile graphtool's
+    children (one of its VARIANTS)."""
+    parser = argparse.ArgumentParser(description=module.TITLE)
     parser.add_argument("--profile", action="store_true", help="cProfile graphtool's children instead")
-    parser.add_argument("--variant", choices=VARIANTS, default=JUDGED, help="which graphtool run to profile")
+    parser.add_argument("--variant", choices=module.VARIANTS, default=module.JUDGED,
+                        help="which graphtool run to profile")
     args = parser.parse_args(argv)
     if args.profile:
-        print(profile(variant=args.variant))
+        print(module.profile(variant=args.variant))
         return 0
-    rows = run()
+    rows = module.run()
     print(format_rows(rows), end="\n\n")
     print("\n".join(f"{r['mode']}: {r['columns']}" for r in rows), end="\n\n")
-    print(notes(rows))
+    print(module.notes(rows))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return command_line(argv, sys.modules[__name__])
 
 
 if __name__ == "__main__":

@@ -145,6 +145,58 @@ def build_mobilenetv2_tflite() -> bytes:
     return _to_tflite(model, (1, 224, 224, 3), freeze=True)
 
 
+IMAGE_SIZE = 224
+NATURAL_SOFTMAX = "mobilenetv2_natural_softmax.tflite"  # written beside mobilenetv2_natural.tflite
+BN_STATISTICS_SAMPLES = 32
+
+
+def natural_images(rng, count: int, size: int = IMAGE_SIZE):
+    """`count` seeded images with natural images' statistics, as MobileNetV2 takes them: a
+    1/f amplitude spectrum (power falling as 1/f², as photographs' does) per channel, the
+    channels mixed so they correlate as colour channels do, each image scaled to [-1, 1] (the
+    range of MobileNetV2's preprocessing). float32 NHWC [count, size, size, 3]."""
+    import numpy as np
+
+    fy, fx = np.fft.fftfreq(size)[:, None], np.fft.rfftfreq(size)[None, :]
+    frequency = np.hypot(fx, fy)
+    frequency[0, 0] = 1.0 / size
+    images = []
+    for _ in range(count):
+        spectrum = (rng.standard_normal((3, *frequency.shape))
+                    + 1j * rng.standard_normal((3, *frequency.shape))) / frequency
+        mix = np.eye(3) + 0.3 * rng.standard_normal((3, 3))
+        image = np.einsum("ij,jhw->hwi", mix, np.fft.irfft2(spectrum, s=(size, size)))
+        images.append((image - image.min()) / (image.max() - image.min()) * 2 - 1)
+    return np.stack(images).astype(np.float32)
+
+
+def _data_batch_norms(model, images) -> None:
+    """Batch-norm moving statistics set to the batch statistics of `images` flowing through
+    the model (one training-mode pass with momentum 0), so each layer's activations are
+    normalised as after real training; without it, random weights and statistics shrink the
+    signal layer by layer until the output no longer depends on the input."""
+    for layer in model.layers:
+        if type(layer).__name__ == "BatchNormalization":
+            layer.momentum = 0.0
+    model(images, training=True)
+
+
+def build_mobilenetv2_natural_tflite() -> WithFiles:
+    """Keras 3 MobileNetV2 (224x224, alpha 1.0) as float TFLite with activations that carry
+    the input: random weights, random batch-norm scales and offsets, batch-norm statistics
+    from BN_STATISTICS_SAMPLES natural_images (seed SEED). Logits out; the same model with a
+    softmax after the logits goes to NATURAL_SOFTMAX."""
+    import numpy as np
+
+    keras = _fresh_keras3()
+    model = keras.applications.MobileNetV2(weights=None, classifier_activation=None)
+    _randomise_batch_norms(model)
+    _data_batch_norms(model, natural_images(np.random.default_rng(SEED), BN_STATISTICS_SAMPLES))
+    softmax = keras.Model(model.input, keras.layers.Softmax()(model.output))
+    shape = (1, IMAGE_SIZE, IMAGE_SIZE, 3)
+    return WithFiles(_to_tflite(model, shape, freeze=True), {NATURAL_SOFTMAX: _to_tflite(softmax, shape, freeze=True)})
+
+
 def build_efficientnetb0_tflite() -> bytes:
     """Keras 3 EfficientNetB0 (224x224) with random weights and batch-norm statistics, int8
     weights by the converter's dynamic-range quantization: a deployed-size model (~6 MB, a few
@@ -229,10 +281,12 @@ MODELS: dict[str, Callable[[], bytes | Frozen | WithFiles]] = {
     "digits_cnn.tflite": build_digits_cnn,
     "mobilenetv2.tflite": build_mobilenetv2_tflite,
     "efficientnetb0_int8w.tflite": build_efficientnetb0_tflite,
+    "mobilenetv2_natural.tflite": build_mobilenetv2_natural_tflite,
 }
 
 # the further files a model's builder writes (WithFiles), which must exist for it to be built
-MODEL_FILES: dict[str, tuple[str, ...]] = {"digits_cnn.tflite": (DIGITS_TEST,)}
+MODEL_FILES: dict[str, tuple[str, ...]] = {"digits_cnn.tflite": (DIGITS_TEST,),
+                                           "mobilenetv2_natural.tflite": (NATURAL_SOFTMAX,)}
 
 
 def model_path(name: str) -> Path:

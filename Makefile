@@ -62,7 +62,7 @@ proto: $(CORE)
 	$(BIN)/python -m grpc_tools.protoc -Ischemas --python_out=graphtool/formats/graphdef/_proto \
 		schemas/graphtool_graphdef.proto
 
-## schema: regenerate graphtool/formats/tflite/schema.json from TensorFlow's flatc-generated TFLite schema module
+## schema: regenerate graphtool/formats/tflite/schema.json from TensorFlow's flatc-generated TFLite schema module, and metadata_schema.json from tests/data/metadata_schema.fbs (needs flatc)
 schema: $(TEST)
 	$(BIN)/python schemas/gen_tflite_schema.py
 

@@ -37,12 +37,16 @@ import bench_fake_quant
 import bench_fold
 import bench_inspect
 import bench_quantize
+import bench_quantize_nodes
+import bench_set_input_shape
+import bench_split
 import bench_tflite_io
 
 import graphtool
 
-BENCHMARKS: list[ModuleType] = [bench_inspect, bench_tflite_io, bench_fold, bench_quantize, bench_check, bench_fake_quant,
-                                bench_batch, bench_cold_start]
+BENCHMARKS: list[ModuleType] = [bench_inspect, bench_tflite_io, bench_fold, bench_quantize, bench_quantize_nodes,
+                                bench_check, bench_fake_quant, bench_batch, bench_cold_start, bench_split,
+                                bench_set_input_shape]
 BENCH_DIR = Path(__file__).resolve().parent
 OUTPUT = BENCH_DIR.parent / "BENCHMARKS.md"
 

@@ -165,6 +165,8 @@ def _check_model(path: str, verdict: Verdict) -> None:
     written = _write(verdict, graph, path, valid)
     if written is not None:
         _reread(verdict, written, path, valid, data_ok="data" not in verdict.notes)
+        if valid and graph.format == "tflite":
+            _split(verdict, graph)
 
     try:
         transform(graph, "sort_by_execution_order")
@@ -179,6 +181,22 @@ def _check_model(path: str, verdict: Verdict) -> None:
             dumps(graph, path, allow_unknown=True)
         except Exception as exc:  # noqa: BLE001
             verdict.fail("transform", "the transformed graph cannot be written", exc)
+
+
+def _split(verdict: Verdict, graph) -> None:
+    """`graphtool split` at the middle operator's first output: parts graphtool reads back, or a
+    GraphtoolError (state, control flow, a cut with nothing after it, ...)."""
+    operators = [node for node in graph if node.op not in ("Input", "Const", "Variable", "Tensor") and node.outputs]
+    if not operators:
+        return
+    try:
+        report = graphtool.split(graph, [operators[len(operators) // 2].name])
+        for part in report.parts:
+            graphtool.load(part.data).validate()
+    except GraphtoolError as exc:
+        verdict.notes["split"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+    except Exception as exc:  # noqa: BLE001
+        verdict.fail("split", "unexpected exception", exc)
 
 
 def _write(verdict: Verdict, graph, path: str, valid: bool) -> bytes | None:

@@ -12,13 +12,23 @@ from .hostile import HOSTILE_STRINGS
 SUFFIX = ".spec"
 VALUES = ["true", "false", "1", "0", "-1", "1024", "1e3", "1.5", "nan", "inf", "-inf", "0x10", "1_000",
           "9" * 5000, "-" + "9" * 30, "١٢", "float", "int8", "Identity", "Conv2D", "1,224,224,3", "1,,2", "a,b",
-          "-1", "/device:CPU:0", "CONV_2D", "dynamic", "weight_only", "float16", "*", "", " "]
+          "-1", "/device:CPU:0", "CONV_2D", "dynamic", "weight_only", "float16", "*", "", " ",
+          "serving_default", "image", "probs", "serving_default_image:0", "digits_cnn/maxpool/MaxPool",  # float_cnn's
+          "float32", "uint8", "int16", "image:float16", "probs:uint8", "DEQUANTIZE", "RESHAPE", "HARD_SWISH",
+          "LEAKY_RELU",  # set_io_types' types and names, remove_nodes' and decompose_ops' operators
+          "4,8,8,1", "-1,8,8,1", "2,16,16,1", "?,8,8,1"]  # set_input_shape's shapes that fit float_cnn
 CHARS = ["(", ")", "=", ",", "\"", "\"\"", " ", "\t", "\n", "\x00", "\\", "'", ";", ":", "\u3000", "\x1c",
          "é", "\ud800", "🙂", "ß", "İ", "\u202e"]
 
 
+# Files transforms read (set_metadata's file=), from the repository's root, where campaigns run:
+# metadata documents that fit float_cnn, and files that are not metadata documents.
+FILES = ["fixtures/metadata/digits_classifier.json", "fixtures/metadata/audio_features.json",
+         "fixtures/metadata/digits_labels.txt", "fixtures/tflite/float_cnn.tflite"]
+
+
 def _value(rng: random.Random) -> str:
-    text = rng.choice(VALUES + list(HOSTILE_STRINGS) * (rng.random() < 0.3)) if rng.random() < 0.8 else \
+    text = rng.choice(VALUES + FILES + list(HOSTILE_STRINGS) * (rng.random() < 0.3)) if rng.random() < 0.8 else \
         "".join(rng.choice("abc019_-./,= ()") for _ in range(rng.randint(0, 12)))
     bare = text and all(c.isascii() and (c.isalnum() or c in "_-./") for c in text)
     if bare and rng.random() < 0.7:

@@ -1,7 +1,9 @@
 """TFLite inputs: the fixtures mutated byte-wise, structurally (offsets, vector and string
 lengths, vtables, index fields located by walking the seed) and semantically (decoded
 with graphtool's codec, edited — self-loops, cycles, dangling and duplicate indices,
-duplicate names, inconsistent shapes and types, huge claims — and encoded again)."""
+duplicate names, inconsistent shapes and types, huge claims — and encoded again). One seed
+carries TFLite Support metadata and a zip of associated files (docs/metadata.md's digits
+example), so its TFLITE_METADATA buffer is mutated structurally too and its archive byte-wise."""
 from __future__ import annotations
 
 import copy
@@ -12,9 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+import graphtool
 from graphtool.errors import GraphtoolError
+from graphtool.formats import dumps
+from graphtool.formats.tflite import associated_files, keys
 from graphtool.formats.tflite.flatbuf import Decoder, Encoder
-from graphtool.formats.tflite.schema import SCALAR_FORMATS, Schema, load_schema
+from graphtool.formats.tflite.schema import METADATA_SCHEMA, SCALAR_FORMATS, Schema, load_schema
 
 from . import mutate_bytes
 from .hostile import HOSTILE_STRINGS
@@ -49,7 +54,7 @@ class SeedMap:
     payloads: list[tuple[int, int]] = field(default_factory=list)
 
 
-def map_seed(data: bytes, schema: Schema) -> SeedMap:
+def map_seed(data: bytes, schema: Schema, root: str = "Model") -> SeedMap:
     out = SeedMap()
     seen: set[int] = set()
 
@@ -106,7 +111,7 @@ def map_seed(data: bytes, schema: Schema) -> SeedMap:
             else:
                 table(target, element["table"])
 
-    table(u32(0), "Model")
+    table(u32(0), root)
     return out
 
 
@@ -116,15 +121,24 @@ class Seed:
     data: bytes
     map: SeedMap
     model: dict
+    archive: bytes | None = None  # the zip of associated files after the flatbuffer, standalone
+
+
+def make_seed(name: str, data: bytes) -> Seed:
+    schema = load_schema()
+    return Seed(name, data, map_seed(data, schema), Decoder(data, schema).root("Model"),
+                associated_files.locate(data, 8))
 
 
 def load_seeds(directory: Path) -> list[Seed]:
-    schema = load_schema()
-    seeds = []
-    for path in sorted(directory.glob("*.tflite")):
-        data = path.read_bytes()
-        seeds.append(Seed(path.name, data, map_seed(data, schema), Decoder(data, schema).root("Model")))
-    return seeds
+    return [make_seed(path.name, path.read_bytes()) for path in sorted(directory.glob("*.tflite"))]
+
+
+def metadata_seed(directory: Path) -> Seed:
+    """float_cnn with docs/metadata.md's digits metadata and its labels zipped on."""
+    graph = graphtool.load(directory / "float_cnn.tflite")
+    graphtool.transform(graph, f"set_metadata(file={directory.parent / 'metadata' / 'digits_classifier.json'})")
+    return make_seed("float_cnn+metadata.tflite", dumps(graph, "float_cnn+metadata.tflite"))
 
 
 # -- structural (byte) mutations at located positions --------------------------------------
@@ -507,9 +521,28 @@ def sem_sparsity(rng, model):
     return f"sparsity {how}"
 
 
+def sem_support_metadata(rng, model):
+    """The TFLITE_METADATA buffer mutated as `structural` mutates a model (offsets, lengths,
+    vtables, scalars of the metadata flatbuffer): inspect must give a warning, not a crash."""
+    buffers = model.get("buffers") or []
+    entry = next((m for m in model.get("metadata") or [] if m.get("name") == keys.SUPPORT_METADATA.encode()), None)
+    if entry is None or not 0 <= int(entry.get("buffer", 0)) < len(buffers):
+        return None
+    buffer = buffers[int(entry["buffer"])]
+    data = np.asarray(buffer.get("data", []), np.uint8).tobytes()
+    try:
+        metadata = Seed(keys.SUPPORT_METADATA, data, map_seed(data, load_schema(METADATA_SCHEMA), "ModelMetadata"), {})
+    except (struct.error, KeyError, IndexError):  # already broken by an earlier step
+        return None
+    mutated = bytearray(data)
+    steps = [structural(rng, metadata, mutated) for _ in range(rng.choice([1, 1, 2]))]
+    buffer["data"] = np.frombuffer(bytes(mutated), np.uint8)
+    return f"{keys.SUPPORT_METADATA}: " + "; ".join(steps)
+
+
 SEMANTIC = (sem_self_loop, sem_cycle, sem_shared_output, sem_index, sem_index, sem_names, sem_strings,
             sem_shape, sem_shape, sem_type, sem_buffer, sem_quantization, sem_opcode, sem_options, sem_list,
-            sem_sparsity)
+            sem_sparsity, sem_support_metadata, sem_support_metadata)
 
 
 def semantic(rng: random.Random, seed: Seed, schema: Schema) -> tuple[bytes, list[str]] | None:
@@ -526,6 +559,8 @@ def semantic(rng: random.Random, seed: Seed, schema: Schema) -> tuple[bytes, lis
         data = b"".join(bytes(p) for p in Encoder(schema, len(seed.data) * 2).finish(model, "Model"))
     except (struct.error, OverflowError, ValueError, TypeError, KeyError, GraphtoolError):
         return None  # the edit does not fit the encoder: not an input, try another
+    if seed.archive is not None:
+        data += associated_files.placed(seed.archive, len(data))
     return data, steps
 
 
@@ -535,7 +570,7 @@ class TfliteInputs:
 
     def __init__(self, fixtures: Path):
         self.schema = load_schema()
-        self.seeds = load_seeds(fixtures)
+        self.seeds = load_seeds(fixtures) + [metadata_seed(fixtures)]
         self.others = [s.data for s in self.seeds]
 
     def generate(self, rng: random.Random) -> tuple[bytes, str, str]:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; _PUBLIC says the same f
     from .analysis.check import CheckReport, check
     from .analysis.diff import DiffReport, diff
     from .analysis.inspect import Summary, inspect
+    from .analysis.split import SplitReport, split
     from .analysis.verify import VerifyReport, verify
     from .formats import load, save
     from .ir import DType, Graph, Node, Ref, Tensor
@@ -35,6 +36,7 @@ _PUBLIC = {
     "CheckReport": "analysis.check", "check": "analysis.check",
     "DiffReport": "analysis.diff", "diff": "analysis.diff",
     "VerifyReport": "analysis.verify", "verify": "analysis.verify",
+    "SplitReport": "analysis.split", "split": "analysis.split",
     "load": "formats", "save": "formats",
     "DType": "ir", "Graph": "ir", "Node": "ir", "Ref": "ir", "Tensor": "ir",
     "TransformReport": "passes", "transform": "passes",
@@ -43,8 +45,8 @@ _PUBLIC = {
 # the layers, as attributes too (`graphtool.formats.dumps` after `import graphtool`)
 _LAYERS = ("analysis", "cli", "formats", "ir", "logs", "passes", "pattern", "rules", "runtime")
 
-__all__ = ["Calibration", "CheckReport", "DType", "DiffReport", "VerifyReport", "FormatError", "Graph", "GraphError", "GraphtoolError", "Node", "Ref", "Summary",
-           "Tensor", "TransformReport", "UnknownFormatError", "__version__", "calibrate", "check", "diff", "inspect", "load", "save",
+__all__ = ["Calibration", "CheckReport", "DType", "DiffReport", "VerifyReport", "FormatError", "Graph", "GraphError", "GraphtoolError", "Node", "Ref", "SplitReport", "Summary",
+           "Tensor", "TransformReport", "UnknownFormatError", "__version__", "calibrate", "check", "diff", "inspect", "load", "save", "split",
            "transform", "verify"]
 
 

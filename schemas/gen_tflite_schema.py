@@ -1,15 +1,22 @@
-"""Write graphtool/formats/tflite/schema.json: the TFLite flatbuffer schema as data.
+"""Write the TFLite schemas graphtool reads as data into graphtool/formats/tflite/.
 
 graphtool reads and writes TFLite models with one generic, verifying flatbuffer codec
-driven by this description (tables, their fields with slot numbers, types and defaults;
-enums; unions). The description is derived from a flatc-generated Python module of
-TFLite's schema.fbs — by default TensorFlow's own `tensorflow/lite/python/
-schema_py_generated.py` — by reading its source, so no TensorFlow import is needed:
+driven by a description of the schema (tables, their fields with slot numbers, types and
+defaults; enums; unions). The description is derived from a flatc-generated Python module
+of the schema by reading its source, so nothing is imported. Two schemas are described:
 
-    python schemas/gen_tflite_schema.py [PATH/TO/schema_py_generated.py]
+- schema.json, TFLite's schema.fbs (file identifier TFL3), from TensorFlow's own
+  `tensorflow/lite/python/schema_py_generated.py` by default;
+- metadata_schema.json, TFLite Support's metadata_schema.fbs (file identifier M001, the
+  TFLITE_METADATA entry of a model), from tests/data/metadata_schema.fbs, a copy of
+  tensorflow/tflite-support's tensorflow_lite_support/metadata/metadata_schema.fbs
+  (schema 1.5.0), through flatc (Debian's flatbuffers-compiler).
 
-`make schema` runs it on the installed TensorFlow's module; it writes into the package
-directly (the one copy).
+    python schemas/gen_tflite_schema.py [PATH ...]
+
+A PATH is a flatc-generated module or an .fbs (run through `flatc --python`); its file
+identifier says which file it writes. Without one, both are written. `make schema` runs it;
+it writes into the package directly (the one copy).
 """
 from __future__ import annotations
 
@@ -17,10 +24,18 @@ import ast
 import importlib.util
 import json
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parent.parent / "graphtool" / "formats" / "tflite" / "schema.json"
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "graphtool" / "formats" / "tflite"
+OUT = PACKAGE / "schema.json"
+OUTPUTS = {"TFL3": OUT, "M001": PACKAGE / "metadata_schema.json"}  # file identifier -> what it writes
+METADATA_FBS = ROOT / "tests" / "data" / "metadata_schema.fbs"
+IDENTIFIER = re.compile(r'BufferHasIdentifier\(buf, offset, (b"[^"]*")')
 
 SLOT_KINDS = {
     "PrependBoolSlot": "bool", "PrependInt8Slot": "int8", "PrependUint8Slot": "uint8",
@@ -49,6 +64,17 @@ def default_module() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "lite" / "python" / "schema_py_generated.py"
 
 
+def flatc_module(fbs: Path) -> str:
+    """The source of the Python module flatc generates from `fbs` (object API, one file)."""
+    flatc = shutil.which("flatc")
+    if flatc is None:
+        sys.exit(f"{fbs.name} needs flatc (apt-get install flatbuffers-compiler)")
+    with tempfile.TemporaryDirectory() as out:
+        subprocess.run([flatc, "--python", "--gen-object-api", "--gen-onefile", "-o", out, str(fbs)],
+                       check=True, capture_output=True)
+        return (Path(out) / f"{fbs.stem}_generated.py").read_text()
+
+
 def _const(node: ast.AST):
     return ast.literal_eval(node)
 
@@ -72,9 +98,29 @@ def describe(source: str) -> dict:
         if "Init" not in methods or f"{name}Start" not in functions:
             continue
         tables[name] = _table(name, methods, functions, classes, source)
-    return {"file_identifier": "TFL3", "root_type": "Model", "enums": enums,
+    return {"file_identifier": _identifier(source), "root_type": _root(tables, unions), "enums": enums,
             "unions": {u: {k: v for k, v in vals.items() if k != "NONE"} for u, vals in unions.items()},
             "tables": tables}
+
+
+def _identifier(source: str) -> str:
+    """The schema's file_identifier, as each table's BufferHasIdentifier checks it."""
+    found = {ast.literal_eval(literal) for literal in IDENTIFIER.findall(source)}
+    if len(found) != 1:
+        raise ValueError(f"expected one file identifier, found {sorted(found)}")
+    return found.pop().decode("ascii")
+
+
+def _root(tables: dict, unions: dict) -> str:
+    """The root table: the one no field, vector or union refers to."""
+    used = {member for members in unions.values() for member in members}
+    for table in tables.values():
+        for field in table["fields"]:
+            used.add(field.get("table") or (field.get("element") or {}).get("table"))
+    roots = [name for name in tables if name not in used]
+    if len(roots) != 1:
+        raise ValueError(f"expected one root table, found {roots}")
+    return roots[0]
 
 
 def _call(fn: ast.FunctionDef) -> ast.Call:
@@ -138,13 +184,20 @@ def _offset_field(table: str, camel: str, methods: dict, functions: dict, union_
     return {"kind": "vector", "element": element, "align": align}
 
 
-def main(argv: list[str]) -> None:
-    path = Path(argv[1]) if len(argv) > 1 else default_module()
-    schema = describe(path.read_text())
+def derive(path: Path) -> dict:
+    """The schema as data, from a flatc-generated module or an .fbs."""
+    schema = describe(flatc_module(path) if path.suffix == ".fbs" else path.read_text())
     schema["derived_from"] = path.name
-    OUT.write_text(json.dumps(schema, indent=1, sort_keys=False) + "\n")
-    print(f"wrote {OUT}: {len(schema['tables'])} tables, {len(schema['enums'])} enums, "
-          f"{len(schema['unions'])} unions")
+    return schema
+
+
+def main(argv: list[str]) -> None:
+    for path in [Path(arg) for arg in argv[1:]] or [default_module(), METADATA_FBS]:
+        schema = derive(path)
+        out = OUTPUTS[schema["file_identifier"]]
+        out.write_text(json.dumps(schema, indent=1, sort_keys=False) + "\n")
+        print(f"wrote {out}: {len(schema['tables'])} tables, {len(schema['enums'])} enums, "
+              f"{len(schema['unions'])} unions")
 
 
 if __name__ == "__main__":

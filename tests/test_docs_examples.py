@@ -7,7 +7,8 @@ as its shown output says (1 after "NOT compatible", "NOT all compatible", a JSON
 `"compatible": false`, "FAIL:" or a diff, 0 otherwise), and every
 shown output line must appear in what it printed: "…" marks where the page trims, timings
 are ignored, and the error metrics of `verify` are compared by shape only (their values come
-from the runtimes' kernels).
+from the runtimes' kernels). docs/metadata.md's commands run the same way, in a scratch
+directory of their own.
 
 The ```python blocks of README.md, docs/python.md and docs/writing-a-transform.md run as one
 program per page, in order, in a scratch directory; a block followed by a ```text block must
@@ -219,9 +220,25 @@ def test_a_page_that_prints_something_else_fails(tmp_path):
 @pytest.mark.tf
 @pytest.mark.litert
 def test_every_command_runs_and_prints_what_the_commands_page_shows(tmp_path):
-    cwd = _scratch(tmp_path)
+    problems = failures(COMMANDS, _scratch(tmp_path))
+    assert not problems, "\n\n".join(problems)
+
+
+METADATA = examples(page("docs/metadata.md"))
+
+
+@pytest.mark.litert
+def test_every_metadata_example_runs_and_prints_what_the_metadata_page_shows(tmp_path):
+    """docs/metadata.md: one example per kind of model, each written, inspected and read back."""
+    assert sum(example.command.startswith("graphtool transform ") for example in METADATA) >= 2
+    problems = failures(METADATA, _scratch(tmp_path))
+    assert not problems, "\n\n".join(problems)
+
+
+def failures(found: list[Example], cwd: Path) -> list[str]:
+    """Run `found` in order in `cwd`: what exited otherwise or did not print what it shows."""
     problems = []
-    for example in COMMANDS:
+    for example in found:
         argv = [sys.executable, "-c", example.command] if example.python else ["bash", "-c", example.command]
         result = _run(argv, cwd)
         printed = (result.stdout + result.stderr).splitlines()
@@ -232,7 +249,7 @@ def test_every_command_runs_and_prints_what_the_commands_page_shows(tmp_path):
         missing = [line for line in example.shown if not shown_in(line, printed)]
         if missing:
             problems.append(f"$ {example.command}\n  not printed: {missing}\n  printed: {printed}")
-    assert not problems, "\n\n".join(problems)
+    return problems
 
 
 def test_the_readme_python_example_runs_and_prints_what_it_shows(tmp_path):

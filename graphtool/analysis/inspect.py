@@ -13,20 +13,25 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..errors import FormatError
 from ..formats.tflite import keys as tflite_keys
 from ..formats.tflite.ops import is_operator
 from ..ir import CONST_OP, MISSING_OP, Graph, Node, Ref, Tensor
 from ..ir.attrs import TensorShape
 
+if TYPE_CHECKING:
+    from ..formats.tflite.support_metadata import ModelMetadata
+
 INPUT_OPS = frozenset({"Placeholder", "PlaceholderV2"})
 NOT_OUTPUT_OPS = frozenset({"Const", "Assign", "NoOp", "Placeholder"})
 VARIABLE_OPS = frozenset({"Variable", "VariableV2", "VarHandleOp"})
 FLEX_PREFIX = "Flex"
+LABEL_FILES = frozenset({"TENSOR_AXIS_LABELS", "TENSOR_VALUE_LABELS"})  # associated files whose lines are labels
 BLOCKS = {"1x4": (1, 4), "4x1": (4, 1)}
 """Zero blocks counted, as (rows, columns) over a weight's last two dimensions: 1x4 is four
 neighbours along the last dimension (TFLite's FULLY_CONNECTED [out, in] 1x4 sparse kernel;
@@ -140,6 +145,15 @@ class SignatureInfo:
 
 
 @dataclass
+class PackedFile:
+    """A file of the zip archive after a TFLite model (TFLite Support's associated files)."""
+
+    name: str
+    bytes: int
+    labels: int | None = None  # its lines, when the metadata name it a label file
+
+
+@dataclass
 class Summary:
     format: str
     path: str | None
@@ -166,6 +180,10 @@ class Summary:
     select_tf_ops: dict[str, int] = field(default_factory=dict)
     quantized_weights: dict[str, int] = field(default_factory=dict)
     metadata: list[str] = field(default_factory=list)
+    # TFLite Support metadata, in set_metadata's JSON format (docs/metadata.md), and the files packed with it
+    support_metadata: dict[str, Any] | None = None
+    associated_files: list[PackedFile] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # what of the model could not be read, and why
     min_runtime_version: str | None = None
     description: str | None = None
     structure: list[NodeInfo] | None = None
@@ -260,7 +278,56 @@ def _tflite(graph: Graph, graphs: list[Graph], common: dict) -> Summary:
                    custom_ops=dict(custom), select_tf_ops=flex, quantized_weights=dict(quantized),
                    metadata=list(metadata), description=graph.meta.get(tflite_keys.DESCRIPTION) or None,
                    min_runtime_version=runtime.split(b"\0")[0].decode("ascii", "replace") if runtime else None,
-                   **common)
+                   **_support_metadata(graph), **common)
+
+
+def _support_metadata(graph: Graph) -> dict[str, Any]:
+    """The TFLite Support metadata and packed files as Summary fields; what cannot be read is
+    listed in `unreadable`, not an error: the rest of the model is still worth showing."""
+    raw = (graph.meta.get(tflite_keys.METADATA) or {}).get(tflite_keys.SUPPORT_METADATA)
+    archive = graph.meta.get(tflite_keys.ASSOCIATED_FILES)
+    if raw is None and not archive:
+        return {}
+    from ..formats.tflite import associated_files, support_metadata  # here: most models have neither
+
+    unreadable: list[str] = []
+    decoded = None
+    if raw is not None:
+        try:
+            decoded = support_metadata.decode(raw)
+        except FormatError as exc:
+            unreadable.append(f"{tflite_keys.SUPPORT_METADATA} cannot be read: {exc}")
+    packed = []
+    if archive:
+        labels = {f.name for f in decoded.files() if f.type in LABEL_FILES} if decoded else set()
+        try:
+            packed = [PackedFile(e.name, e.size, _lines(associated_files.read(archive, e.name), e.name, unreadable)
+                                 if e.name in labels else None) for e in associated_files.entries(archive)]
+        except FormatError as exc:
+            unreadable.append(str(exc))
+    if decoded is not None:
+        missing = sorted({f.name for f in decoded.files()} - {p.name for p in packed})
+        unreadable += [f"{tflite_keys.SUPPORT_METADATA} names {name}, which the model does not carry"
+                     for name in missing]
+    return dict(support_metadata=None if decoded is None else support_metadata.to_json(_named(graph, decoded)),
+                associated_files=packed, unreadable=unreadable)
+
+
+def _named(graph: Graph, metadata: ModelMetadata) -> ModelMetadata:
+    """`metadata` with each tensor entry naming the model tensor it describes (by position)."""
+    inputs = [graph.node(name).outputs[0].name for name in graph.inputs]
+    outputs = [_output_tensor(graph, ref).name for ref in graph.outputs]
+    return replace(metadata, inputs=tuple(replace(t, tensor=n) for t, n in zip(metadata.inputs, inputs)),
+                   outputs=tuple(replace(t, tensor=n) for t, n in zip(metadata.outputs, outputs)))
+
+
+def _lines(content: bytes, name: str, unreadable: list[str]) -> int | None:
+    """The labels a label file holds: its lines."""
+    try:
+        return len(content.decode("utf-8").splitlines())
+    except UnicodeDecodeError:
+        unreadable.append(f"label file {name} is not UTF-8 text")
+        return None
 
 
 def _output_tensor(graph: Graph, ref: Ref) -> Tensor:

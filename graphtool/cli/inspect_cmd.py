@@ -91,6 +91,67 @@ def _sparsity(s: Summary) -> list[str]:
     return lines
 
 
+def _numbers(values: list) -> str:
+    return "[" + ", ".join(f"{v:g}" for v in values) + "]"
+
+
+def _files(files: list[dict], labels: dict[str, int | None]) -> list[str]:
+    """Associated files as `labels NAME (N labels)`, `vocabulary NAME`."""
+    out = []
+    for f in files:
+        count = labels.get(f["file"])
+        kind = {"TENSOR_AXIS_LABELS": "labels", "TENSOR_VALUE_LABELS": "value labels"}.get(
+            f["type"], f["type"].lower().replace("_", " "))
+        out.append(f"{kind} {f['file']}" + ("" if count is None else f" ({count} labels)"))
+    return out
+
+
+def _tensor_metadata(entry: dict, labels: dict[str, int | None]) -> list[str]:
+    """What one input's or output's metadata say, piece by piece."""
+    parts = []
+    if "image" in entry:
+        image = entry["image"]
+        size = f" {image['width']}x{image['height']}" if image["width"] or image["height"] else ""
+        parts.append(f"image {image['color_space']}{size}")
+    if "audio" in entry:
+        parts.append(f"audio {entry['audio']['sample_rate']} Hz, {entry['audio']['channels']} channel(s)")
+    if "bounding_box" in entry:
+        box = entry["bounding_box"]
+        parts.append(f"boxes {box['type']} {box['coordinate_type']}, index {box['index']}")
+    if "range" in entry:
+        parts.append(f"range {entry['range']['min']}..{entry['range']['max']}")
+    if "normalization" in entry:
+        norm = entry["normalization"]
+        parts.append(f"normalization mean {_numbers(norm['mean'])} std {_numbers(norm['std'])}")
+    if "stats" in entry:
+        parts.append("stats " + " ".join(f"{key} {_numbers(entry['stats'][key])}" for key in ("min", "max")
+                                         if key in entry["stats"]))
+    parts += _files(entry.get("associated_files", []), labels)
+    if entry.get("process_units"):
+        parts.append("process units " + ", ".join(entry["process_units"]))
+    return parts
+
+
+def _support_metadata(m: dict, labels: dict[str, int | None]) -> list[str]:
+    """The TFLite Support metadata: the model, then each input and output."""
+    version = f", version {m['version']}" if m.get("version") else ""
+    lines = [f"TFLite Support metadata: {m.get('name') or '(unnamed)'}{version} "
+             f"(parser {m.get('min_parser_version') or '?'})"]
+    if m.get("description"):
+        lines.append(f"  {m['description']}")
+    credits = "; ".join(f"{key}: {m[key]}" for key in ("author", "license") if m.get(key))
+    if credits:
+        lines.append(f"  {credits[0].upper()}{credits[1:]}")
+    for kind in ("inputs", "outputs"):
+        for entry in m[kind]:
+            details = "; ".join(_tensor_metadata(entry, labels)) or entry.get("description") or "-"
+            lines.append(f"  {kind[:-1].capitalize()} {entry.get('name') or '(unnamed)'} "
+                         f"({entry.get('tensor') or '?'}): {details}")
+    if m.get("associated_files"):
+        lines.append("  Model files: " + ", ".join(_files(m["associated_files"], labels)))
+    return lines
+
+
 def render(s: Summary) -> str:
     lines = [f"{s.path or '<bytes>'}: {s.format}, {s.num_nodes:,} {'operators' if s.subgraphs else 'nodes'}, "
              f"{_size(s.file_size)}"]
@@ -145,6 +206,13 @@ def render(s: Summary) -> str:
         lines.append(f"  {n:>{width},}  {op}{suffix}")
     if s.metadata:
         lines.append("Metadata: " + ", ".join(s.metadata))
+    if s.support_metadata is not None:
+        lines += _support_metadata(s.support_metadata, {f.name: f.labels for f in s.associated_files})
+    if s.associated_files:
+        lines.append(f"Associated files ({len(s.associated_files)}, zipped after the model): " + ", ".join(
+            f"{f.name} ({_size(f.bytes)}" + ("" if f.labels is None else f", {f.labels} labels") + ")"
+            for f in s.associated_files))
+    lines += [f"Warning: {problem}" for problem in s.unreadable]
     if s.structure is not None:
         lines.append("Structure:")
         for node in s.structure:

@@ -10,10 +10,21 @@ from typing import Sequence
 
 from .. import __version__
 from ..errors import GraphtoolError, GraphtoolWarning, one_line
-from . import check_cmd, convert_cmd, diff_cmd, draw_cmd, inspect_cmd, transform_cmd, transforms_cmd, verify_cmd
+from . import (
+    check_cmd,
+    convert_cmd,
+    diff_cmd,
+    draw_cmd,
+    inspect_cmd,
+    split_cmd,
+    transform_cmd,
+    transforms_cmd,
+    verify_cmd,
+)
 from .common import UsageError
 
-COMMANDS = (inspect_cmd, transform_cmd, transforms_cmd, diff_cmd, check_cmd, verify_cmd, draw_cmd, convert_cmd)
+COMMANDS = (inspect_cmd, transform_cmd, transforms_cmd, diff_cmd, check_cmd, verify_cmd, draw_cmd, convert_cmd,
+            split_cmd)
 EXIT_BAD_INPUT = 2
 
 

@@ -16,6 +16,7 @@ import networkx as nx
 from ..errors import GraphError
 from .meta import copy_meta, is_source_record
 from .node import CONTROL, MISSING_OP, Node, Ref
+from .tensor import Tensor
 
 # TF1 loops feed NextIteration back into Merge: the one kind of cycle a dataflow graph
 # may hold. Such edges are left out when ordering nodes or looking for cycles.
@@ -71,6 +72,13 @@ class Graph:
             return self._nx.nodes[name]["node"]
         except KeyError:
             raise GraphError(f"no node named {name!r}") from None
+
+    def tensor(self, ref: RefLike | None) -> Tensor | None:
+        """The tensor `ref` names (an output of a node), or None: no ref, or no such output."""
+        if ref is None:
+            return None
+        ref = as_ref(ref)
+        return self.node(ref.node).output(ref.port)
 
     def inputs_of(self, name: str) -> list[Ref | None]:
         """Data inputs of `name`, in slot order; None where an optional input is left out."""

@@ -46,9 +46,9 @@ def test_the_order_does_not_depend_on_which_transform_came_first():
 def test_get_finds_a_transform_the_index_does_not_know(monkeypatch):
     """An index behind the transform folders costs imports, never a wrong answer."""
     monkeypatch.setattr(registry, "_index", lambda: ())
-    assert get("remove_nodes", "graphdef").name == "remove_nodes"
+    assert get("remove_device", "graphdef").name == "remove_device"
     with pytest.raises(PassError, match="does not work on tflite models"):
-        get("remove_nodes", "tflite")
+        get("remove_device", "tflite")
 
 
 @pytest.mark.slow

@@ -18,7 +18,10 @@ UNKNOWN = "tflite.unknown"               # fields the schema does not know (writ
 EXTERNAL = "tflite.external"             # True when buffers were stored after the flatbuffer (> 2 GB)
 SIGNATURE_DEFS = "signature_defs"        # [{"key", "subgraph": Graph, "inputs"/"outputs": [(name, Tensor)]}] or None
 METADATA = "metadata"                    # name -> bytes of each metadata entry
+SUPPORT_METADATA = "TFLITE_METADATA"     # the entry of METADATA holding TFLite Support metadata (support_metadata.py)
 DESCRIPTION = "description"              # the model's description string
+ASSOCIATED_FILES = "associated_files"    # the zip archive after the flatbuffer (TFLite Support metadata's
+                                         # associated files) as a standalone archive's bytes; absent when none
 
 # -- on every subgraph's Graph ------------------------------------------------------------------
 SUBGRAPH = "tflite.subgraph"  # SubGraph table fields besides tensors, operators, inputs, outputs

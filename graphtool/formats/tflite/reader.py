@@ -14,7 +14,7 @@ import numpy as np
 
 from ...errors import FormatError
 from ...ir import DType, Graph, Node, Quantization, Ref, Tensor
-from . import keys, ops, tables, tensor_data
+from . import associated_files, keys, ops, tables, tensor_data
 from .flatbuf import Decoder
 from .schema import Schema, load_schema
 
@@ -36,6 +36,7 @@ class _Reader:
         self.buffers: list[dict] = self.model.get("buffers") or []
         self.opcodes: list[dict] = self.model.get("operator_codes") or []
         self.external = False
+        self.data_end = 8  # where an archive of associated files may start: past the identifier and external data
         for index, buffer in enumerate(self.buffers):
             offset, size = int(buffer.get("offset", 0)), int(buffer.get("size", 0))
             if offset > 1:  # stored after the flatbuffer (models over 2 GB)
@@ -53,6 +54,9 @@ class _Reader:
             self._fill(graph, sg, index, tensors[index], graphs)
         main = graphs[0]
         main.subgraphs = graphs[1:]
+        archive = self._associated_files()
+        if archive is not None:
+            main.meta[keys.ASSOCIATED_FILES] = archive
         header = {k: v for k, v in self.model.items()
                   if k not in ("subgraphs", "buffers", "operator_codes", "signature_defs")}
         main.meta.update({
@@ -119,6 +123,7 @@ class _Reader:
         if offset + size > len(self.data):
             raise FormatError(f"points at bytes {offset}..{offset + size}, past the end of the file "
                               f"({len(self.data)} bytes)", where=where)
+        self.data_end = max(self.data_end, offset + size)
         view = np.frombuffer(self.data, dtype=np.uint8, count=size, offset=offset)
         view.flags.writeable = False
         return view
@@ -228,6 +233,15 @@ class _Reader:
         return {"key": (sig.get("signature_key") or b"").decode("utf-8", "surrogateescape"),
                 "subgraph": graph, "inputs": entries("inputs"), "outputs": entries("outputs"),
                 keys.TABLE: sig}
+
+    def _associated_files(self) -> bytes | None:
+        """The zip archive the file ends with (TFLite Support's associated files), standalone;
+        one it cannot keep is noted as unknown, so writing does not drop it unasked."""
+        try:
+            return associated_files.locate(self.data, self.data_end)
+        except FormatError as exc:
+            self.unknown.append(f"{exc}; writing drops it")
+            return None
 
     def _metadata(self, entry: dict) -> bytes:
         index = int(entry.get("buffer", 0))

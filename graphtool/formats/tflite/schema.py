@@ -1,4 +1,5 @@
-"""The TFLite schema as data (schema.json, made by schemas/gen_tflite_schema.py)."""
+"""The TFLite schemas as data, made by schemas/gen_tflite_schema.py: the model's (schema.json)
+and TFLite Support metadata's (metadata_schema.json)."""
 from __future__ import annotations
 
 import json
@@ -6,6 +7,8 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+MODEL_SCHEMA = "schema.json"
+METADATA_SCHEMA = "metadata_schema.json"
 SCALAR_FORMATS = {  # struct format, size
     "bool": ("?", 1), "int8": ("b", 1), "uint8": ("B", 1), "int16": ("h", 2), "uint16": ("H", 2),
     "int32": ("i", 4), "uint32": ("I", 4), "int64": ("q", 8), "uint64": ("Q", 8),
@@ -57,8 +60,9 @@ class Schema:
 
 
 @cache
-def load_schema() -> Schema:
-    raw = json.loads(resources.files(__package__).joinpath("schema.json").read_text())
+def load_schema(resource: str = MODEL_SCHEMA) -> Schema:
+    """A schema of the package: the model's by default, or METADATA_SCHEMA."""
+    raw = json.loads(resources.files(__package__).joinpath(resource).read_text())
     tables = {name: Table(name, t["num_slots"], tuple(_field(f) for f in t["fields"]))
               for name, t in raw["tables"].items()}
     return Schema(tables, raw["enums"], raw["unions"])

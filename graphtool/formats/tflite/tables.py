@@ -52,6 +52,16 @@ def retable(tensor: Tensor, **changes: Any) -> None:
     tensor.meta[keys.TABLE] = {**keys.table_of(tensor), **changes}
 
 
+def rename(tensor: Tensor, name: str) -> None:
+    """Rename a tensor, in its table too: a table that said what the tensor is still does,
+    so the writer keeps the rest of it (only the name changes in the file)."""
+    described = keys.described_as_read(tensor)
+    tensor.name = name
+    retable(tensor, name=name.encode("utf-8", "surrogateescape"))
+    if described:
+        keys.mark_described(tensor)
+
+
 def buffer_of(tensor: Tensor) -> int:
     """The buffer index the tensor was read with (0, the empty buffer, for new tensors)."""
     return int(keys.table_of(tensor).get("buffer", 0))

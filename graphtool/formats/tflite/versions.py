@@ -10,8 +10,9 @@ Facts transcribed from tensorflow/tensorflow (no code taken):
   (`GetBuiltinOperatorVersion`, same rules as `tensorflow/lite/tools/versioning/op_version.cc`)
   and `op_signature.cc` (what counts as per-channel, quantized, broadcast): `required_version`,
   for the operators quantize_weights and quantize_nodes rewrite (the operators with an
-  integer kernel). Where op_version.cc has no rule for an operator (RESHAPE, PRELU,
-  HARD_SWISH, EXPAND_DIMS, ...) every version is 1 and the version is left alone.
+  integer kernel), and CAST, which set_io_types adds for float16 outputs. Where
+  op_version.cc has no rule for an operator (RESHAPE, PRELU, HARD_SWISH, EXPAND_DIMS, ...)
+  every version is 1 and the version is left alone.
 
 The converter gives every operator of one builtin the same OperatorCode, whose version is
 the largest any of them needs (`UpdateOpVersion` never lowers it), and writes the largest
@@ -23,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from ... import rules
-from ...ir import DType, Graph, Node, Ref, Tensor
+from ...ir import DType, Graph, Node, Tensor
 from . import keys, tables
 
 # op -> minimum runtime of version 1, 2, 3, ... (runtime_version.cc; None: no entry). The
@@ -104,7 +105,7 @@ def required_version(graph: Graph, node: Node) -> int | None:
     rule = _RULES.get(node.op)
     if rule is None or keys.is_custom(node):
         return None
-    inputs = [None if ref is None else _tensor(graph, ref) for ref in graph.inputs_of(node.name)]
+    inputs = [None if ref is None else graph.tensor(ref) for ref in graph.inputs_of(node.name)]
     return rule(_Signature(inputs, node.outputs, node.attrs))
 
 
@@ -349,6 +350,13 @@ def _fill(s: _Signature) -> int:
     return _first((s.t(1) is F16, 4), (s.t(1) in (I8, I16), 3), (s.t(1) in (BOOL, STRING), 2))
 
 
+def _cast(s: _Signature) -> int:
+    either = {s.t(0), s.out()}
+    return _first((bool(either & {DType.INT2, DType.UINT4}), 8), (DType.BFLOAT16 in either, 7),
+                  (s.t(0) is I4 and s.out() is F32, 6), (bool(either & {DType.FLOAT64, F16}), 5),
+                  (DType.UINT16 in either, 4), (I8 in either, 3), (U32 in either, 2))
+
+
 def _select(s: _Signature) -> int:
     return _first((s.t(0) is U32, 4), (5 in (s.rank(0), s.rank(1), s.rank(2)), 3), (s.t(0) is I8, 2))
 
@@ -370,7 +378,7 @@ _RULES = {"CONV_2D": _conv_2d, "DEPTHWISE_CONV_2D": _depthwise_conv_2d, "FULLY_C
           "RESIZE_BILINEAR": lambda s: _resize(s, False), "RESIZE_NEAREST_NEIGHBOR": lambda s: _resize(s, True),
           "MAXIMUM": _maximum, "MINIMUM": _maximum, "PACK": _pack, "UNPACK": _unpack,
           "SPACE_TO_BATCH_ND": _batch_to_space, "BATCH_TO_SPACE_ND": _batch_to_space, "PAD": _pad, "PADV2": _pad,
-          "GATHER": _gather, "FILL": _fill, "SELECT": _select,
+          "GATHER": _gather, "FILL": _fill, "SELECT": _select, "CAST": _cast,
           "DIV": lambda s: 2 if s.broadcast_over_4d() else 1,
           **{op: _by_type(0, _INT16_INT8) for op in ("SOFTMAX", "MEAN", "MIRROR_PAD", "REDUCE_MAX", "REDUCE_MIN",
                                                       "RELU6", "RSQRT", "LESS", "GREATER_EQUAL")},
@@ -402,7 +410,3 @@ def raise_versions(graphs: list[Graph], ops: set[str]) -> None:
         for _, node in nodes:
             node.meta[keys.VERSION] = target
 
-
-def _tensor(graph: Graph, ref: Ref) -> Tensor | None:
-    node = graph.node(ref.node)
-    return node.outputs[ref.port] if ref.port < len(node.outputs) else None

@@ -4,7 +4,8 @@ Unchanged parts are written from the tables the reader kept, in their original o
 (tensors by original index, buffers and operator codes as they were, new ones appended),
 so a read -> write with no change gives back the same model. When the model would pass
 the 2 GB a flatbuffer can address, buffer data moves after the flatbuffer (16-byte
-aligned, `offset`/`size` filled in).
+aligned, `offset`/`size` filled in). The zip archive of TFLite Support's associated files,
+when the model has one, goes last (associated_files.py).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from ...errors import FormatError
 from ...ir import Graph, Node, Ref, Tensor
-from . import keys, ops, tables, tensor_data
+from . import associated_files, keys, ops, tables, tensor_data
 from .flatbuf import Encoder
 from .schema import load_schema
 
@@ -37,7 +38,11 @@ def write_parts(graph: Graph, allow_unknown: bool = False, external: bool | None
         raise FormatError("the model has fields this schema does not know, which writing would drop: "
                           + "; ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
                           + " (allow_unknown=True / --allow-unknown-fields writes it without them)")
-    return _Writer(graph).parts(external)
+    parts = _Writer(graph).parts(external)
+    archive = graph.meta.get(keys.ASSOCIATED_FILES)
+    if archive:  # TFLite Support's associated files go last, as its metadata writer puts them
+        parts.append(associated_files.placed(archive, sum(len(part) for part in parts)))
+    return parts
 
 
 class _Writer:
@@ -130,10 +135,11 @@ class _Writer:
         return original + [t for t in seen.values() if keys.INDEX not in t.meta]
 
     def _tensor_of(self, graph: Graph, ref: Ref) -> Tensor:
-        node = graph.node(ref.node)
-        if ref.port >= len(node.outputs):
+        tensor = graph.tensor(ref)
+        if tensor is None:
+            node = graph.node(ref.node)
             raise FormatError(f"{ref} names output {ref.port} of {node.name!r}, which has {len(node.outputs)}")
-        return node.outputs[ref.port]
+        return tensor
 
     def _buffer_users(self, tensors: list[Tensor]) -> dict[int, int]:
         users: dict[int, int] = {}
@@ -168,7 +174,8 @@ class _Writer:
             table["has_rank"] = True
         q = tensor.quantization
         if q is None:
-            table.pop("quantization", None)
+            if _has_scale(table.get("quantization")):  # what the reader reads as no quantization stays
+                table.pop("quantization")
         else:
             entry = dict(table.get("quantization") or {})
             entry.update(scale=np.asarray(q.scale, np.float32), zero_point=np.asarray(q.zero_point, np.int64),
@@ -333,6 +340,11 @@ class _Writer:
             table["subgraph_index"] = index
             out.append(table)
         return out
+
+
+def _has_scale(quantization: dict | None) -> bool:
+    """Whether a QuantizationParameters table quantizes (the converter writes empty ones)."""
+    return bool(quantization) and quantization.get("scale") is not None and len(quantization["scale"]) > 0
 
 
 def _data_size(buffer: dict) -> int:

@@ -76,10 +76,6 @@ def plan(graph: Graph, ranges: Ranges, dtype: DType, keep: Keep, log: logging.Lo
 
 # -- which operators ------------------------------------------------------------------------------
 
-def _tensor(graph: Graph, ref: Ref | None):
-    return None if ref is None else graph.node(ref.node).output(ref.port)
-
-
 def _is_const(graph: Graph, ref: Ref | None) -> bool:
     if ref is None:
         return False
@@ -88,7 +84,7 @@ def _is_const(graph: Graph, ref: Ref | None) -> bool:
 
 
 def _computes_float(graph: Graph, node: Node) -> bool:
-    tensors = [_tensor(graph, ref) for ref in graph.inputs_of(node.name)] + node.outputs
+    tensors = [graph.tensor(ref) for ref in graph.inputs_of(node.name)] + node.outputs
     return any(t is not None and t.dtype is DType.FLOAT32 for t in tensors)
 
 
@@ -101,7 +97,7 @@ def _float_reason(graph: Graph, node: Node, ranges: Ranges, dtype: DType) -> str
         return f"no {dtype.value} kernel"
     inputs = graph.inputs_of(node.name)
     for slot in rule.input_slots(len(inputs)):
-        tensor = _tensor(graph, inputs[slot])
+        tensor = graph.tensor(inputs[slot])
         if tensor is not None and tensor.dtype is not DType.FLOAT32:
             return f"input {slot} is {tensor.dtype}"
         if tensor is not None and not _is_const(graph, inputs[slot]) and ranges(inputs[slot]) is None:
@@ -119,7 +115,7 @@ def _float_reason(graph: Graph, node: Node, ranges: Ranges, dtype: DType) -> str
             continue
         if not _is_const(graph, ref):
             return f"{what} not constant"
-        tensor = _tensor(graph, ref)
+        tensor = graph.tensor(ref)
         if tensor.dtype is not DType.FLOAT32:
             return f"{what} are {tensor.dtype}"
         if "sparsity" in tensor.meta:
@@ -289,6 +285,6 @@ def _span(graph: Graph, value: Value, ranges: Ranges) -> tuple[float, float] | N
     if kind == "tensor":
         return ranges(Ref(name, index))
     if kind == "const":
-        data = np.asarray(_tensor(graph, graph.inputs_of(name)[index]).data, np.float32)
+        data = np.asarray(graph.tensor(graph.inputs_of(name)[index]).data, np.float32)
         return (float(data.min()), float(data.max())) if data.size else None
     return None  # a requantized input takes its group's range

@@ -109,7 +109,7 @@ class _Rewriter:
             target = self._constant(ref, params)
         elif ref.node in self.plan.ops:  # requantize an integer operator's output: int -> int
             target = self._add_op("QUANTIZE", self.graph.unique_name(f"{ref.node}/requantize"), ref,
-                                  self._new_tensor(self._tensor(ref).name + "_requantized", ref, params))
+                                  self._new_tensor(self.graph.tensor(ref).name + "_requantized", ref, params))
             self.counts["requantize_added"] += 1
         else:  # requantize a float tensor: quantize it so
             target = self._quantized(value, ref, params)
@@ -118,7 +118,7 @@ class _Rewriter:
     def _quantized(self, value: Value, ref: Ref, params: Params) -> Ref:
         """The integer form of a float tensor: one QUANTIZE per value."""
         if value not in self.integer:
-            tensor = self._tensor(ref)
+            tensor = self.graph.tensor(ref)
             self.integer[value] = self._add_op("QUANTIZE", self.graph.unique_name(tensor.name + self.suffix), ref,
                                                self._new_tensor(tensor.name + self.suffix, ref, params))
             self.counts["quantize_added"] += 1
@@ -126,7 +126,7 @@ class _Rewriter:
 
     def _constant(self, ref: Ref, params: Params) -> Ref:
         """A float constant read as an activation, quantized with `params` (asymmetric)."""
-        values = np.asarray(self._tensor(ref).data, np.float32)
+        values = np.asarray(self.graph.tensor(ref).data, np.float32)
         data = quantize(values, params[0], params[1], self.dtype.numpy)
         return self._store(ref, ("activation", params), data, quantization(params))
 
@@ -135,7 +135,7 @@ class _Rewriter:
         rule, inputs = op.rule, self.graph.inputs_of(op.node.name)
         weight_ref = inputs[rule.weight.slot]
         axis = rule.weight.axis if self.per_channel else None
-        data, scales = symmetric(np.asarray(self._tensor(weight_ref).data, np.float32), axis, WEIGHT_QMAX)
+        data, scales = symmetric(np.asarray(self.graph.tensor(weight_ref).data, np.float32), axis, WEIGHT_QMAX)
         zeros = np.zeros(scales.size, np.int64)
         self.graph.set_input(op.node.name, rule.weight.slot, self._store(
             weight_ref, ("weight", axis), data, Quantization(scales, zeros, axis or 0)))
@@ -146,7 +146,7 @@ class _Rewriter:
         input_scale = self.plan.params[op.inputs[rule.inputs[0]]][0]
         bias_scale = bias_scales(input_scale, scales)
         dtype = np.int64 if self.dtype is DType.INT16 else np.int32
-        bias, clipped = quantize_bias(np.asarray(self._tensor(bias_ref).data, np.float32), bias_scale, dtype)
+        bias, clipped = quantize_bias(np.asarray(self.graph.tensor(bias_ref).data, np.float32), bias_scale, dtype)
         self.bias_clipped += clipped
         self.graph.set_input(op.node.name, rule.bias, self._store(
             bias_ref, ("bias", bias_scale.tobytes()), bias, Quantization(bias_scale, np.zeros(bias_scale.size, np.int64), 0)))
@@ -159,7 +159,7 @@ class _Rewriter:
         key = (ref.node, ref.port, how)
         if key in self.stored:
             return Ref(self.stored[key], 0)
-        tensor = self._tensor(ref)
+        tensor = self.graph.tensor(ref)
         dtype = DType.from_numpy(data.dtype)
         if self._only_reader(ref, how):
             tensor.dtype, tensor.data, tensor.quantization = dtype, data, quant
@@ -178,7 +178,7 @@ class _Rewriter:
         """True when every reader of the constant is an integer operator reading it as `how`
         (a bias: one reader, its scale depends on the reader's input)."""
         named = {id(t) for t in tables.signature_tensors(self.graph, self.graph)}
-        if ref.port != 0 or ref in self.graph.outputs or id(self._tensor(ref)) in named:
+        if ref.port != 0 or ref in self.graph.outputs or id(self.graph.tensor(ref)) in named:
             return False
         readers = self.graph.consumers(ref)
         if how[0] == "bias":
@@ -206,11 +206,8 @@ class _Rewriter:
             tables.compact_buffers(self.graph, buffers - {0})
 
     # -- helpers ----------------------------------------------------------------------------------
-    def _tensor(self, ref: Ref) -> Tensor:
-        return self.graph.node(ref.node).outputs[ref.port]
-
     def _new_tensor(self, name: str, like: Ref, params: Params) -> Tensor:
-        return Tensor(name, self.dtype, self._tensor(like).shape, quantization=quantization(params))
+        return Tensor(name, self.dtype, self.graph.tensor(like).shape, quantization=quantization(params))
 
     def _add_op(self, op: str, name: str, source: Ref, output: Tensor) -> Ref:
         self.graph.add_node(Node(name, op, outputs=[output], meta={keys.VERSION: 1}), inputs=[source])

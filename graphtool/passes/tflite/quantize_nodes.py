@@ -100,10 +100,10 @@ def quantize_nodes(graph: Graph, params: Params, context: Context) -> PassResult
     output tensor is) and operators of a type in keep_op= stay float, with QUANTIZE and
     DEQUANTIZE where float meets integer; so do operators that only move values between float
     ones. The model's inputs and outputs stay float: a QUANTIZE after each float input, a
-    DEQUANTIZE before each output, as the converter writes them (for integer inputs and outputs,
-    remove those at the boundary, as tensorflow/lite/tools/optimize/modify_model_interface.cc
-    does). Float tensors keep their names; the integer form of a tensor that is read both ways
-    adds `_int8` (`_int16`). Op versions are raised as op_version.cc says (every operator of a
+    DEQUANTIZE before each output, as the converter writes them (for int8, uint8 or int16 inputs
+    and outputs, run set_io_types after it, which removes or converts those as TensorFlow's
+    modify_model_interface does). Float tensors keep their names; the integer form of a tensor
+    that is read both ways adds `_int8` (`_int16`). Op versions are raised as op_version.cc says (every operator of a
     builtin sharing the largest), min_runtime_version as runtime_version.cc says.
 
     Refused with a one-line error and no output: models with custom operators, with more than

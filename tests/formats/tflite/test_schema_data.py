@@ -1,6 +1,8 @@
-"""The TFLite schema graphtool ships (graphtool/formats/tflite/schema.json, the one copy)
-is what schemas/gen_tflite_schema.py derives from the installed TensorFlow's flatc-generated
-schema module: regenerating it (`make schema`) changes nothing."""
+"""The TFLite schemas graphtool ships (graphtool/formats/tflite/schema.json and
+metadata_schema.json, the one copies) are what schemas/gen_tflite_schema.py derives from the
+installed TensorFlow's flatc-generated schema module and from TFLite Support's
+metadata_schema.fbs (tests/data/) through flatc: regenerating them (`make schema`) changes
+nothing."""
 from __future__ import annotations
 
 import importlib.util
@@ -9,6 +11,7 @@ import json
 import pytest
 
 from ...conftest import ROOT
+from .flatc_metadata import flatc
 
 
 def _generator():
@@ -31,3 +34,20 @@ def test_shipped_schema_is_what_the_generator_derives():
     derived = generator.describe(source.read_text())
     derived["derived_from"] = source.name
     assert json.loads(generator.OUT.read_text()) == derived
+
+
+def test_the_metadata_schema_is_tflite_supports_with_its_licence():
+    fbs = _generator().METADATA_FBS
+    assert fbs == ROOT / "tests" / "data" / "metadata_schema.fbs"
+    text = fbs.read_text()
+    assert text.startswith("// Copyright 2020 The TensorFlow Authors. All Rights Reserved.")
+    assert "Licensed under the Apache License, Version 2.0" in text.splitlines()[2]
+    assert 'file_identifier "M001";' in text and "root_type ModelMetadata;" in text
+
+
+def test_shipped_metadata_schema_is_what_the_generator_derives():
+    flatc()
+    generator = _generator()
+    derived = generator.derive(generator.METADATA_FBS)
+    assert (derived["file_identifier"], derived["root_type"]) == ("M001", "ModelMetadata")
+    assert json.loads(generator.OUTPUTS["M001"].read_text()) == derived

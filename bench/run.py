@@ -41,6 +41,7 @@ import bench_quantize_nodes
 import bench_set_input_shape
 import bench_split
 import bench_tflite_io
+import bench_verify_layers
 
 import graphtool
 

@@ -60,6 +60,22 @@ class GraphDefSession:
             raise ModelRunError(f"{self.source}: TensorFlow failed to run the graph: {first_line(exc)}") from None
         return [np.asarray(v) for v in values]
 
+    def tensor_types(self) -> dict[str, tuple[np.dtype, tuple[int | None, ...] | None]]:
+        """`node:port` -> (numpy dtype, shape as TensorFlow infers it: None for an unknown rank or
+        dimension) of every output of the imported graph's ops that has a numpy dtype (resources,
+        variants and the like have none), in graph order. Any of them can be fetched, or fed to
+        replace what computes it (verify --layers feeds one layer's inputs)."""
+        types = {}
+        for op in self.graph.get_operations():
+            for tensor in op.outputs:
+                try:
+                    dtype = np.dtype(tensor.dtype.as_numpy_dtype)
+                except TypeError:
+                    continue
+                shape = tensor.shape
+                types[tensor.name] = (dtype, None if shape.rank is None else tuple(shape.as_list()))
+        return types
+
     def close(self) -> None:
         self._session.close()
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; _PUBLIC says the same f
     from .analysis.diff import DiffReport, diff
     from .analysis.inspect import Summary, inspect
     from .analysis.layers import LayersReport, verify_layers
+    from .analysis.sensitivity import SensitivityReport, sensitivity
     from .analysis.split import SplitReport, split
     from .analysis.verify import VerifyReport, verify
     from .formats import load, save
@@ -38,6 +39,7 @@ _PUBLIC = {
     "DiffReport": "analysis.diff", "diff": "analysis.diff",
     "VerifyReport": "analysis.verify", "verify": "analysis.verify",
     "LayersReport": "analysis.layers", "verify_layers": "analysis.layers",
+    "SensitivityReport": "analysis.sensitivity", "sensitivity": "analysis.sensitivity",
     "SplitReport": "analysis.split", "split": "analysis.split",
     "load": "formats", "save": "formats",
     "DType": "ir", "Graph": "ir", "Node": "ir", "Ref": "ir", "Tensor": "ir",
@@ -47,8 +49,8 @@ _PUBLIC = {
 # the layers, as attributes too (`graphtool.formats.dumps` after `import graphtool`)
 _LAYERS = ("analysis", "cli", "formats", "ir", "logs", "passes", "pattern", "rules", "runtime")
 
-__all__ = ["Calibration", "CheckReport", "DType", "DiffReport", "VerifyReport", "FormatError", "Graph", "GraphError", "GraphtoolError", "LayersReport", "Node", "Ref", "SplitReport", "Summary",
-           "Tensor", "TransformReport", "UnknownFormatError", "__version__", "calibrate", "check", "diff", "inspect", "load", "save", "split",
+__all__ = ["Calibration", "CheckReport", "DType", "DiffReport", "VerifyReport", "FormatError", "Graph", "GraphError", "GraphtoolError", "LayersReport", "Node", "Ref", "SensitivityReport", "SplitReport", "Summary",
+           "Tensor", "TransformReport", "UnknownFormatError", "__version__", "calibrate", "check", "diff", "inspect", "load", "save", "sensitivity", "split",
            "transform", "verify", "verify_layers"]
 
 

@@ -16,6 +16,7 @@ from . import (
     diff_cmd,
     draw_cmd,
     inspect_cmd,
+    sensitivity_cmd,
     split_cmd,
     transform_cmd,
     transforms_cmd,
@@ -24,7 +25,7 @@ from . import (
 from .common import UsageError
 
 COMMANDS = (inspect_cmd, transform_cmd, transforms_cmd, diff_cmd, check_cmd, verify_cmd, draw_cmd, convert_cmd,
-            split_cmd)
+            split_cmd, sensitivity_cmd)
 EXIT_BAD_INPUT = 2
 
 

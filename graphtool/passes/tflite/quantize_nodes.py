@@ -7,6 +7,7 @@ graphtool/formats/tflite/versions.py.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,27 +19,16 @@ from ...formats.tflite import keys, ops, tables, versions
 from ...ir import DType, Graph
 from ..helpers import integer_plan, integer_rewrite
 from ..helpers.keep import Keep
+from ..helpers.samples_param import Samples, samples_of
+from ..helpers.target_sqnr import FALLBACK_DOC, TARGET_DOC, mixed_precision, target_of
 from ..registry import Context, PassError, PassResult, register
+from .quantize_weights import store_float16
 
 if TYPE_CHECKING:
     from ...runtime.calibrate import Calibration
 
 ACTIVATIONS = {"int8": DType.INT8, "int16": DType.INT16}
 QUANTIZED_TYPES = frozenset({DType.INT8, DType.UINT8, DType.INT16, DType.INT4})
-
-
-class Samples(str):
-    """A calibration parameter: an .npz of samples or a .json of ranges by file name, or (from
-    Python) the samples themselves: a mapping of arrays, or an iterable (or callable returning
-    one) of feed dicts keyed by input name or signature input key."""
-
-    data: Any
-
-    def __new__(cls, value: Any = "") -> "Samples":
-        text = value if isinstance(value, str) else f"<{type(value).__name__}>"
-        made = super().__new__(cls, text)
-        made.data = value
-        return made
 
 
 @dataclass(frozen=True)
@@ -59,10 +49,14 @@ class Params:
         "doc": "operator (or its output tensor) to keep float (repeat for several)"})
     keep_op: list[str] = field(default_factory=list, metadata={
         "doc": "operator type to keep float, e.g. SOFTMAX (repeat or comma-separate)"})
+    only: list[str] = field(default_factory=list, metadata={
+        "doc": "operator (or its output tensor) to quantize alone; every other stays float (repeat for several)"})
     batch_size: int = field(default=32, metadata={
         "doc": "samples per LiteRT run while calibrating (fewer when their tensors would pass memory_mb)"})
     memory_mb: float = field(default=64.0, metadata={
         "doc": "most memory the tensors LiteRT keeps for one calibration run may take"})
+    target_sqnr: float | None = field(default=None, metadata={"doc": TARGET_DOC + " (needs .npz samples)"})
+    fallback: str = field(default="float16", metadata={"doc": FALLBACK_DOC})
 
 
 @register("quantize_nodes", Params, formats=("tflite",), guarantee="quantization error")
@@ -97,14 +91,22 @@ def quantize_nodes(graph: Graph, params: Params, context: Context) -> PassResult
     quantized like activations. The rule table is graphtool/passes/helpers/integer_ops.py.
 
     Operators with no integer kernel (or no int16 one), operators named by keep= (or whose
-    output tensor is) and operators of a type in keep_op= stay float, with QUANTIZE and
-    DEQUANTIZE where float meets integer; so do operators that only move values between float
-    ones. The model's inputs and outputs stay float: a QUANTIZE after each float input, a
-    DEQUANTIZE before each output, as the converter writes them (for int8, uint8 or int16 inputs
-    and outputs, run set_io_types after it, which removes or converts those as TensorFlow's
-    modify_model_interface does). Float tensors keep their names; the integer form of a tensor
+    output tensor is), operators of a type in keep_op= and, when only= is given, every operator
+    it does not name stay float, with QUANTIZE and DEQUANTIZE where float meets integer; so do
+    operators that only move values between float ones. The model's inputs and outputs stay
+    float: a QUANTIZE after each float input, a DEQUANTIZE before each output, as the converter
+    writes them (for int8, uint8 or int16 inputs and outputs, run set_io_types after it, which
+    removes or converts those as TensorFlow's modify_model_interface does). Float tensors keep their names; the integer form of a tensor
     that is read both ways adds `_int8` (`_int16`). Op versions are raised as op_version.cc says (every operator of a
     builtin sharing the largest), min_runtime_version as runtime_version.cc says.
+
+    target_sqnr=DB: automatic mixed precision, as on quantize_weights: the model is calibrated
+    once, then operators (any that quantize_nodes made integer) go back to float, their
+    weights stored as fallback= says (float16 behind DEQUANTIZE, or float32), until the output
+    SQNR on the calibration samples (the lowest of the whole set's and each half's) reaches DB;
+    the smallest variant tried that reaches it is written and stats["target_sqnr"] lists every
+    variant tried with its size and SQNR (graphtool.runtime.mixed_precision). calibration must
+    then be samples, not a .json of ranges.
 
     Refused with a one-line error and no output: models with custom operators, with more than
     one subgraph (control flow, several signatures), models already (even partly) quantized
@@ -118,18 +120,43 @@ def quantize_nodes(graph: Graph, params: Params, context: Context) -> PassResult
     Within quantization error (the bounds measured per operator, int8 and 16x8, are in
     tests/passes/tflite/test_quantize_nodes.py)."""
     settings = _Settings.of(params)
+    target = target_of("quantize_nodes", params.target_sqnr, settings.calibration, params.fallback)
+    if target is not None:
+        settings = dataclasses.replace(settings, calibration=target.calibration)  # samples read once
     _refuse(graph)
     data = tflite.write(graph)
     work = load(data)
     work.meta["source"] = graph.meta.get("source")
-    keep = Keep.of("quantize_nodes", [work], settings.keep, settings.keep_op, ops.builtin_codes())
+    keep = Keep.of("quantize_nodes", [work], settings.keep, settings.keep_op, ops.builtin_codes(),
+                   settings.only)
     ranges = _ranges(work, data, settings)
+    plan, stats = _quantize(work, ranges, settings, keep, context)
+    if target is None:
+        if plan.ops:
+            graph.restore(work)
+        return PassResult(bool(plan.ops), stats)
+
+    def build(fallback: frozenset[str]) -> tuple[bytes, dict]:
+        variant = load(data)
+        _, variant_stats = _quantize(variant, ranges, settings, dataclasses.replace(keep, fallback=fallback),
+                                     context)
+        if fallback and target.fallback == "float16":
+            store_float16(variant, fallback, context)
+        return tflite.write(variant), variant_stats
+
+    stats = mixed_precision("quantize_nodes", graph, data, list(plan.ops), build, target, context.log)
+    return PassResult(True, stats)
+
+
+def _quantize(work: Graph, ranges: "Calibration", settings: "_Settings", keep: Keep,
+              context: Context) -> tuple[integer_plan.Plan, dict[str, Any]]:
+    """Plan and rewrite `work` in place (left as is when no operator can run in integers)."""
     plan = integer_plan.plan(work, ranges.range_of, settings.dtype, keep, context.log)
     stats: dict[str, Any] = {"activations": settings.activations, "samples": ranges.samples}
     if not plan.ops:
         stats["float"] = _float_stats(plan)
         context.log.warning("quantize_nodes: no operator can run in integers")
-        return PassResult(False, stats)
+        return plan, stats
     done = integer_rewrite.apply(work, plan, settings.per_channel)
     versions.raise_versions([work], {n.op for n in work if ops.is_operator(n)} & versions.VERSIONED_OPS)
     stats["quantized"] = dict(sorted(Counter(op.node.op for op in plan.ops.values()).items()))
@@ -141,8 +168,7 @@ def quantize_nodes(graph: Graph, params: Params, context: Context) -> PassResult
     if plan.float_ops:
         context.log.info("quantize_nodes: %d operator(s) stay float: %s", len(plan.float_ops),
                          ", ".join(f"{op} ({reason})" for op, reason in sorted(set(plan.float_ops.values()))))
-    graph.restore(work)
-    return PassResult(True, stats)
+    return plan, stats
 
 
 # -- parameters ------------------------------------------------------------------------------------
@@ -156,6 +182,7 @@ class _Settings:
     percentile: float
     keep: list[str]
     keep_op: list[str]
+    only: list[str]
     batch_size: int
     memory_mb: float
     calibration: Any
@@ -174,14 +201,14 @@ class _Settings:
             raise PassError(f"quantize_nodes: batch_size must be at least 1, got {params.batch_size}")
         if not params.memory_mb > 0:
             raise PassError(f"quantize_nodes: memory_mb must be positive, got {params.memory_mb}")
-        data = getattr(params.calibration, "data", params.calibration)
+        data = samples_of(params.calibration)
         if isinstance(data, str) and not data:
             raise PassError("quantize_nodes: needs calibration=SAMPLES.npz (representative inputs keyed by input "
                             "name, samples on the first axis) or a .json of ranges: activations are never "
                             "quantized from made-up data")
         return cls(params.activations, ACTIVATIONS[params.activations], params.per_channel, params.method,
-                   params.percentile, list(params.keep), list(params.keep_op), params.batch_size, params.memory_mb,
-                   data)
+                   params.percentile, list(params.keep), list(params.keep_op), list(params.only), params.batch_size,
+                   params.memory_mb, data)
 
 
 # -- what is refused -------------------------------------------------------------------------------

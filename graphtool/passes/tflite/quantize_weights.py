@@ -14,11 +14,14 @@ from typing import Callable
 
 import numpy as np
 
+from ...formats import load, tflite
 from ...formats.tflite import keys, versions
 from ...formats.tflite.ops import builtin_codes
 from ...ir import CONST_OP, DType, Graph, Node, Quantization, Ref, Tensor
 from ...ir.quantization import QUANTIZE_CHUNK, ROUNDINGS, symmetric  # noqa: F401 (QUANTIZE_CHUNK: re-exported)
 from ..helpers.keep import Keep
+from ..helpers.samples_param import Samples
+from ..helpers.target_sqnr import CALIBRATION_DOC, FALLBACK_DOC, TARGET_DOC, mixed_precision, target_of
 from ..helpers.skips import Skips
 from ..registry import Context, PassError, PassResult, register
 
@@ -79,10 +82,16 @@ class TfliteParams:
         "doc": "operator (or its output tensor) whose weights stay float (repeat for several)"})
     keep_op: list[str] = field(default_factory=list, metadata={
         "doc": "operator type whose weights stay float (repeat or comma-separate)"})
+    only: list[str] = field(default_factory=list, metadata={
+        "doc": "operator (or its output tensor) whose weights alone are quantized; every other stays float "
+               "(repeat for several)"})
     rounding: str = field(default="away", metadata={
         "doc": "how w / scale becomes an integer: away reproduces the TFLite converter (divides in float64, "
                "exact halves away from zero), even reproduces ai-edge-quantizer (divides by the float32 scale, "
                "exact halves to even)"})
+    target_sqnr: float | None = field(default=None, metadata={"doc": TARGET_DOC + " (dynamic and weight_only)"})
+    calibration: Samples = field(default=Samples(""), metadata={"doc": CALIBRATION_DOC})
+    fallback: str = field(default="float16", metadata={"doc": FALLBACK_DOC})
 
 
 @register("quantize_weights", TfliteParams, formats=("tflite",), guarantee="quantization error")
@@ -116,10 +125,21 @@ def quantize_weights(graph: Graph, params: TfliteParams, context: Context) -> Pa
     order, so operators keep their order (stateful ones included).
 
     keep= (an operator's name, or its output tensor's) and keep_op= (an operator type) leave
-    those operators' weights float, as on every quantizing transform.
+    those operators' weights float, as on every quantizing transform; only= (names as keep=)
+    quantizes the weights of the operators it names alone (skipped reason "only" for the rest).
+
+    target_sqnr=DB with calibration=SAMPLES.npz (dynamic and weight_only): automatic mixed
+    precision. The float model and its quantized variants run in LiteRT on the samples; layers
+    (operators whose weights were quantized) go back to higher precision, fallback=float16
+    (FLOAT16 weights and biases behind DEQUANTIZE) or float32, until the output SQNR (the lowest
+    of the whole set's and each half's) reaches DB: the search of graphtool.runtime.mixed_precision,
+    by output noise removed per byte, deterministic. The smallest variant tried that reaches
+    the target is written; stats["target_sqnr"] holds the target, the layers in fallback, the
+    SQNR reached, the file size (and the input's), and every variant tried (step, fallback,
+    bytes, sqnr_db). An unreachable target is an error saying what every layer in fallback gave.
 
     stats: tensors rewritten, quantized (weight inputs per op), hybrid (dynamic), skipped
-    (per weight input: not constant, not float, too small, op not in ops, keep, keep_op, sparse,
+    (per weight input: not constant, not float, too small, op not in ops, keep, keep_op, only, fallback, sparse,
     non-finite, graph output; float16 mode per constant), dequantize_added, float16_restored,
     bytes_before/bytes_after (weight data), min_runtime_version. Op versions are raised as
     tensorflow/lite/tools/versioning/op_version.cc requires, every operator of a builtin
@@ -130,15 +150,48 @@ def quantize_weights(graph: Graph, params: TfliteParams, context: Context) -> Pa
     """
     graphs = [graph, *graph.subgraphs]
     plan = dataclasses.replace(_Settings.of(params), keep=Keep.of("quantize_weights", graphs, params.keep,
-                                                                  params.keep_op, builtin_codes()))
-    run = _Run(plan, context)
+                                                                  params.keep_op, builtin_codes(),
+                                                                  params.only))
+    target = target_of("quantize_weights", params.target_sqnr, params.calibration, params.fallback)
+    if target is None:
+        run = _apply(graph, plan, context)
+        return PassResult(bool(run.rewritten), run.result())
+    if plan.mode == "float16":
+        raise PassError("quantize_weights: target_sqnr applies to the int8 modes (dynamic, weight_only), "
+                        "not to float16")
+    reference = tflite.write(graph)
+    trial = _apply(load(reference), plan, context)
+    layers = list(dict.fromkeys(trial.layers))
+
+    def build(fallback: frozenset[str]) -> tuple[bytes, dict]:
+        work = load(reference)
+        kept = dataclasses.replace(plan.keep, fallback=fallback)
+        run = _apply(work, dataclasses.replace(plan, keep=kept), context)
+        if fallback and params.fallback == "float16":
+            store_float16(work, fallback, context)
+        return tflite.write(work), run.result()
+
+    stats = mixed_precision("quantize_weights", graph, reference, layers, build, target, context.log)
+    return PassResult(bool(stats["tensors"]) or bool(stats["target_sqnr"]["fallback"]), stats)
+
+
+def _apply(graph: Graph, settings: "_Settings", context: Context) -> "_Run":
+    """Quantize every subgraph of `graph` as `settings` say; the run holds the statistics."""
+    graphs = [graph, *graph.subgraphs]
+    run = _Run(settings, context)
     for subgraph in graphs:
         run.subgraph(subgraph)
-    changed = bool(run.rewritten)
-    if changed:
+    if run.rewritten:
         versions.raise_versions(graphs, run.touched)
         run.stats["min_runtime_version"] = versions.raise_min_runtime(graph)
-    return PassResult(changed, run.result())
+    return run
+
+
+def store_float16(graph: Graph, operators: frozenset[str], context: Context) -> None:
+    """Store the float32 constants the named operators read as FLOAT16 behind DEQUANTIZE, as
+    mode=float16 does (inputs of hybrid operators excepted): the float16 fallback of target_sqnr."""
+    settings = _Settings("float16", True, 16, 0, None, "away", Keep(frozenset(), frozenset(), operators))
+    _apply(graph, settings, context)
 
 
 # -- parameters --------------------------------------------------------------------------------
@@ -184,7 +237,7 @@ class _Settings:
         return self.excluded(node) is None
 
     def excluded(self, node: Node) -> str | None:
-        """Why `node`'s weights stay as they are: "keep", "keep_op" or "op not in ops"."""
+        """Why `node`'s weights stay as they are: "only", "fallback", "keep", "keep_op" or "op not in ops"."""
         kept = self.keep.reason(node) if self.keep is not None else None
         return kept or (None if self.ops is None or node.op in self.ops else "op not in ops")
 
@@ -232,6 +285,7 @@ class _Run:
         self.skipped = Skips("quantize_weights", context.log)
         self.dequantize_added = 0
         self.float16_restored = 0
+        self.layers: list[str] = []  # operators whose weight input now reads a quantized weight
         self.bytes_before = self.bytes_after = 0
         self.stats: dict = {}
 
@@ -364,6 +418,7 @@ class _Run:
             op = graph.node(consumer).op
             if op in WEIGHT_INPUTS and WEIGHT_INPUTS[op].slot == slot and self.settings.selects(graph.node(consumer)):
                 self.quantized[op] += 1
+                self.layers.append(consumer)
         return weight, hybrid
 
     def _insert_dequantize(self, graph: Graph, staged: list[tuple[_Weight, set[Use]]]) -> int:

@@ -175,7 +175,8 @@ def test_registered_for_tflite():
     entry = get("quantize_nodes", "tflite")
     assert entry.guarantee == "quantization error"
     assert {name for name, *_ in entry.parameters()} == {"calibration", "activations", "per_channel", "method",
-                                                          "percentile", "keep", "keep_op", "batch_size", "memory_mb"}
+                                                          "percentile", "keep", "keep_op", "only", "batch_size",
+                                                          "memory_mb", "target_sqnr", "fallback"}
 
 
 @pytest.mark.parametrize("spec, message", [

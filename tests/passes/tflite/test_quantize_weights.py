@@ -639,7 +639,8 @@ def test_registered_for_tflite():
     entry = get("quantize_weights", "tflite")
     assert entry.guarantee == "quantization error"
     assert {name for name, *_ in entry.parameters()} == {"mode", "per_channel", "bits", "minimum_size", "ops",
-                                                          "keep", "keep_op", "rounding"}
+                                                          "keep", "keep_op", "only", "rounding", "target_sqnr",
+                                                          "calibration", "fallback"}
 
 
 def test_ops_parameter_takes_a_comma_list():

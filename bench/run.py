@@ -41,6 +41,7 @@ import bench_quantize_nodes
 import bench_sensitivity
 import bench_set_input_shape
 import bench_split
+import bench_thin_channels
 import bench_tflite_io
 import bench_verify_layers
 
@@ -48,7 +49,7 @@ import graphtool
 
 BENCHMARKS: list[ModuleType] = [bench_inspect, bench_tflite_io, bench_fold, bench_quantize, bench_quantize_nodes,
                                 bench_check, bench_fake_quant, bench_batch, bench_cold_start, bench_split,
-                                bench_set_input_shape, bench_verify_layers,
+                                bench_set_input_shape, bench_verify_layers, bench_thin_channels,
                                 bench_sensitivity]
 BENCH_DIR = Path(__file__).resolve().parent
 OUTPUT = BENCH_DIR.parent / "BENCHMARKS.md"

@@ -145,6 +145,21 @@ def test_bad_requests_exit_2_with_one_line(files, monkeypatch, capsys, model, sp
     assert not html.exists()
 
 
+@pytest.mark.tf
+def test_a_graphdef_runs_in_tensorflow(tmp_path):
+    """prune_channels on the frozen Keras CNN: the layers are the convs and what reads their
+    channels (looked through the ReadVariableOp Identities); the first conv's group ranks first
+    (pruning the depthwise conv alone is nothing: only= names a group by its first layer)."""
+    np.savez(tmp_path / "inputs.npz", input=np.random.default_rng(0).standard_normal((16, 8, 8, 1)).astype(np.float32))
+    report = sensitivity(GRAPHDEF_FIXTURES / "keras2_cnn.pb", data=tmp_path / "inputs.npz",
+                         transforms="prune_channels(sparsity=0.5)")
+    assert report.runtime == "TensorFlow"
+    assert report.layers[0].name == "keras2_cnn/conv/Conv2D" and report.layers[0].only_sqnr_db is not None
+    assert "keras2_cnn/dwconv/depthwise" in {layer.name for layer in report.layers}
+    assert not any(layer.op == "Identity" for layer in report.layers)
+    assert report.layers[0].only_sqnr_db == report.all_sqnr_db  # one group: alone is all of it
+
+
 def test_api_errors_are_graphtool_errors(files):
     with pytest.raises(GraphtoolError, match="no such file"):
         sensitivity(files / "broken.tflite", data=files / "nothing.npz", transforms="quantize_weights")

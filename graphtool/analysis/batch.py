@@ -40,7 +40,7 @@ from ..errors import GraphtoolError, one_line
 from ..formats.savedmodel import is_saved_model
 from ..ir import Graph
 from ..logs import show_runtime_logs, showing
-from .check import CheckReport, check, parse_target
+from .check import DELEGATES, CheckReport, check, parse_target
 from .inspect import Summary, inspect
 
 __all__ = ["ERROR", "BatchError", "CheckResult", "InspectResult", "ModelResult", "WorkerSettings", "check_many",
@@ -165,6 +165,9 @@ class CheckResult(ModelResult):
                                 "compatible": self.ok, "verdict": self.verdict}
         if parse_target(self.target)[0] == "runtime":
             data["min_runtime_version"] = report.min_runtime_version if report else None
+        if parse_target(self.target)[0] in DELEGATES:  # its partitions, as check --json (null on an error)
+            delegation = report.to_dict() if report is not None and report.partitions is not None else {}
+            data.update((key, delegation.get(key)) for key in PARTITION_KEYS)
         data.update(operators=report.operators if report else None, counts=report.counts if report else None,
                     error=self.error, warnings=list(self.warnings),
                     findings=[finding.to_dict() for finding in report.findings] if report else [])
@@ -185,6 +188,9 @@ class InspectResult(ModelResult):
         if self.summary is not None:
             data.update((key, value) for key, value in self.summary.to_dict().items() if key not in data)
         return data
+
+
+PARTITION_KEYS = ("partitions", "delegated_ops", "total_ops", "delegated_macs_share")
 
 
 # -- the work of one model (what a worker runs) ------------------------------------------------------

@@ -72,6 +72,8 @@ def check(graph: Graph, target: str, outputs: Iterable[str] | None = None) -> Ch
     else:
         module, options = _TFLITE_CHECKERS[name]
         _checker(module).check(graph, report, **options)
+        if name in DELEGATES:
+            _checker("delegation").apply(graph, report, name)
     return report
 
 

@@ -21,8 +21,8 @@ from ..conftest import GRAPHDEF_FIXTURES, TFLITE_FIXTURES
 
 COMPATIBLE = ("float_cnn.tflite", "full_int8.tflite", "sparse.tflite")  # with --target gpu
 PARTIAL = ("control_flow.tflite", "strings.tflite")
-CHECK_KEYS = ["path", "format", "target", "compatible", "verdict", "operators", "counts", "error", "warnings",
-              "findings"]
+CHECK_KEYS = ["path", "format", "target", "compatible", "verdict", "partitions", "delegated_ops", "total_ops",
+              "delegated_macs_share", "operators", "counts", "error", "warnings", "findings"]  # a delegate (gpu)
 
 
 def zoo(tmp_path: Path, names=COMPATIBLE + PARTIAL, corrupt: bool = True) -> Path:

@@ -24,7 +24,9 @@ def run_cli(argv: list[str]) -> int:
 def test_json_has_exactly_the_specified_keys(capsys):
     assert run_cli(["check", str(TFLITE_FIXTURES / "float_cnn.tflite"), "--target", "edgetpu", "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
-    assert list(data) == ["target", "compatible", "verdict", "findings"]
+    assert list(data) == ["target", "compatible", "verdict", "partitions", "delegated_ops", "total_ops",
+                          "delegated_macs_share", "findings"]  # a delegate: its partitions too
+    assert data["partitions"] == [] and data["delegated_ops"] == 0 and data["total_ops"] == 9
     assert data["target"] == "edgetpu" and data["compatible"] is False and data["verdict"] == "none"
     assert data["findings"] and all(list(f) == FINDING_KEYS for f in data["findings"])
     assert {f["severity"] for f in data["findings"]} == {"error"}

@@ -112,6 +112,7 @@ def test_one_model_keeps_its_one_object_output(tmp_path):
     model = TFLITE_FIXTURES / "control_flow.tflite"
     result = graphtool("check", model, "--target", "gpu", "--json")
     assert result.returncode == 1 and result.stdout.startswith("{\n")  # indented, as before
-    assert set(json.loads(result.stdout)) == {"target", "compatible", "verdict", "findings"}
+    assert set(json.loads(result.stdout)) == {"target", "compatible", "verdict", "partitions", "delegated_ops",
+                                              "total_ops", "delegated_macs_share", "findings"}
     text = graphtool("check", model, "--target", "gpu").stdout
     assert text.startswith(f"{model}: partially delegated to gpu")

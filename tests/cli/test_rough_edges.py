@@ -185,7 +185,8 @@ def test_a_delegate_that_takes_all_but_one_operator_is_partial(capsys):
     model = TFLITE_FIXTURES / "full_int8.tflite"
     code, out, _ = run(capsys, "check", model, "--target", "xnnpack")
     assert code == 1
-    assert out.splitlines()[0].startswith(f"{model}: partially delegated to xnnpack (8 of 9 operators;")
+    # LiteRT's XNNPACK leaves the int8 AVERAGE_POOL_2D and SOFTMAX on the CPU: two partitions
+    assert out.splitlines()[0].startswith(f"{model}: partially delegated to xnnpack (7 of 9 operators in 2 partitions;")
     assert "NOT compatible" not in out
     code, out, _ = run(capsys, "check", model, "--target", "xnnpack", "--json")
     report = json.loads(out)

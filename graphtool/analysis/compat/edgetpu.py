@@ -10,7 +10,7 @@ from ...formats.tflite import versions
 from ...ir import Graph
 from .report import ERROR, WARNING, CheckReport, Finding
 from .runtime import version_key
-from .signature import OpSignature, TensorSpec, operators
+from .signature import OpSignature, TensorSpec, operators, primary_operators
 
 WEIGHT_SLOTS = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 1, "TRANSPOSE_CONV": 1}
 BIAS_SLOTS = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "TRANSPOSE_CONV": 3}
@@ -112,6 +112,15 @@ def _op_limits(sig: OpSignature, entry: dict) -> list[str]:
         if sig.option("ellipsis_mask", 0) or sig.option("new_axis_mask", 0):
             problems.append(f"{sig.op} needs ellipsis_mask and new_axis_mask 0")
     return problems
+
+
+def edge_operators(graph: Graph, table: dict, sigs: list[OpSignature] | None = None) -> set[int]:
+    """Indices of the primary subgraph's operators (`sigs`, if already made) that run on the
+    CPU at the model's input or output edge (edge_ops) without stopping the compiler."""
+    inputs = set(graph.inputs)
+    outputs = {ref.node for ref in graph.outputs}
+    return {sig.index for sig in (primary_operators(graph) if sigs is None else sigs) if sig.op in table["edge_ops"] and not sig.custom
+            and sig.op not in table["ops"] and _at_edge(sig, table, inputs, outputs)}
 
 
 def _at_edge(sig: OpSignature, table: dict, inputs: set[str], outputs: set[str]) -> bool:

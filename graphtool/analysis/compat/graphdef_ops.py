@@ -53,6 +53,8 @@ def _check_node(graph: Graph, node: Node, table: dict, allow: frozenset[str], se
         return None
     if op in table["function_calls"]["names"]:
         return _check_call(node, table, allow, select, functions)
+    if _fused(graph, node, table):
+        return None
     entry = table["ops"].get(op)
     problem = _unsupported(node, entry, table)
     if problem is None:
@@ -70,10 +72,26 @@ def _check_node(graph: Graph, node: Node, table: dict, allow: frozenset[str], se
                     advice)
 
 
+def _fused(graph: Graph, node: Node, table: dict) -> bool:
+    """Whether the converter fuses `node` with its neighbours into one builtin (table
+    "fusions": the op reading it and the ops reading it, e.g. tf.nn.gelu's Erfc into GELU)."""
+    pattern = table.get("fusions", {}).get(node.op)
+    if pattern is None:
+        return False
+    refs = [ref for ref in graph.inputs_of(node.name) if ref is not None]
+    readers = graph.consumers(node)
+    return bool(refs) and graph.node(refs[0].node).op == pattern["input_op"] and bool(readers) and \
+        all(graph.node(name).op == pattern["consumer_op"] for name, _ in readers)
+
+
 def _unsupported(node: Node, entry: dict[str, Any] | None, table: dict) -> str | None:
     """Why `node` has no TFLite builtin, or None when it has one."""
     if entry is None:
         return f"{node.op} has no TFLite builtin (the converter does not legalize it)"
+    missing = [op for op in entry.get("lowers_to", ()) if op not in table["ops"]]
+    if missing:
+        return (f"{node.op} is lowered to {', '.join(entry['lowers_to'])} before legalization, and "
+                f"{', '.join(missing)} has no TFLite builtin")
     allowed = table["type_sets"][entry["types"]]
     dtype = node.attrs.get(table["type_attr"])
     if allowed is not None and isinstance(dtype, DType) and dtype.value not in allowed:

@@ -1,13 +1,18 @@
 """What a compatibility check returns: findings per operator and the verdict.
 
 `CheckReport.to_dict()` is exactly what `graphtool check --json` prints:
-{"target", "compatible", "verdict", "min_runtime_version" (runtime targets only), "findings": [...]}.
+{"target", "compatible", "verdict", "min_runtime_version" (runtime targets only), for delegates
+"partitions" ([{"operators", "names"}]), "delegated_ops", "total_ops", "delegated_macs_share",
+then "findings": [...]}.
 """
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .delegation import Gap, Partition
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 SEVERITIES = (ERROR, WARNING, INFO)
@@ -52,6 +57,13 @@ class CheckReport:
     format: str | None = None
     operators: int = 0  # operators (TFLite) or nodes (GraphDef) examined
     sources: list[str] = field(default_factory=list)  # the rule sources consulted
+    # delegates only (compat.delegation): the parts of the primary subgraph the delegate runs
+    partitions: list[Partition] | None = None
+    total_ops: int = 0  # operators of the primary subgraph
+    delegated_ops: int = 0
+    delegated_macs_share: float | None = None  # None: no operator that multiplies-accumulates
+    cpu_gaps: list[Gap] = field(default_factory=list)
+    taken_elsewhere: int = 0  # operators of other subgraphs (control flow bodies) the delegate takes
 
     @property
     def compatible(self) -> bool:
@@ -70,6 +82,8 @@ class CheckReport:
             return COMPATIBLE
         if not self.is_delegate:
             return INCOMPATIBLE
+        if self.partitions is not None:
+            return PARTIAL if self.delegated_ops or self.taken_elsewhere else NONE
         model_wide = any(f.severity == ERROR and f.index is None for f in self.findings)
         return NONE if model_wide or self.refused_operators >= self.operators else PARTIAL
 
@@ -83,6 +97,11 @@ class CheckReport:
         data: dict[str, Any] = {"target": self.target, "compatible": self.compatible, "verdict": self.verdict}
         if self.is_runtime_target:
             data["min_runtime_version"] = self.min_runtime_version
+        if self.partitions is not None:
+            data["partitions"] = [{"operators": p.operators, "names": p.names} for p in self.partitions]
+            data["delegated_ops"] = self.delegated_ops
+            data["total_ops"] = self.total_ops
+            data["delegated_macs_share"] = self.delegated_macs_share
         data["findings"] = [f.to_dict() for f in self.findings]
         return data
 

@@ -107,6 +107,12 @@ def operators(graph: Graph, const_dequantize: frozenset[DType] = frozenset()) ->
             index += 1
 
 
+def primary_operators(graph: Graph) -> list[OpSignature]:
+    """The operators of the primary subgraph (0), in execution order."""
+    nodes = [node for node in graph if is_operator(node)]
+    return [signature(graph, node, 0, index) for index, node in enumerate(nodes)]
+
+
 def signature(graph: Graph, node: Node, subgraph: int, index: int,
               const_dequantize: frozenset[DType] = frozenset()) -> OpSignature:
     """The operator's signature. An input that a DEQUANTIZE computes from a constant of a

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; _PUBLIC says the same f
     from .formats import load, save
     from .ir import DType, Graph, Node, Ref, Tensor
     from .passes import TransformReport, transform
+    from .passes.convert import ConversionResult, convert_to_tflite
     from .runtime.calibrate import Calibration, calibrate
 
 __version__ = "0.1.0"
@@ -44,13 +45,14 @@ _PUBLIC = {
     "load": "formats", "save": "formats",
     "DType": "ir", "Graph": "ir", "Node": "ir", "Ref": "ir", "Tensor": "ir",
     "TransformReport": "passes", "transform": "passes",
+    "ConversionResult": "passes.convert", "convert_to_tflite": "passes.convert",
     "Calibration": "runtime.calibrate", "calibrate": "runtime.calibrate",
 }
 # the layers, as attributes too (`graphtool.formats.dumps` after `import graphtool`)
 _LAYERS = ("analysis", "cli", "formats", "ir", "logs", "passes", "pattern", "rules", "runtime")
 
-__all__ = ["Calibration", "CheckReport", "DType", "DiffReport", "VerifyReport", "FormatError", "Graph", "GraphError", "GraphtoolError", "LayersReport", "Node", "Ref", "SensitivityReport", "SplitReport", "Summary",
-           "Tensor", "TransformReport", "UnknownFormatError", "__version__", "calibrate", "check", "diff", "inspect", "load", "save", "sensitivity", "split",
+__all__ = ["Calibration", "CheckReport", "ConversionResult", "DType", "DiffReport", "VerifyReport", "FormatError", "Graph", "GraphError", "GraphtoolError", "LayersReport", "Node", "Ref", "SensitivityReport", "SplitReport", "Summary",
+           "Tensor", "TransformReport", "UnknownFormatError", "__version__", "calibrate", "check", "convert_to_tflite", "diff", "inspect", "load", "save", "sensitivity", "split",
            "transform", "verify", "verify_layers"]
 
 

@@ -126,7 +126,8 @@ def _converter(graph_def: bytes, inputs: Sequence[str], outputs: Sequence[str],
 
 
 @quietly
-def _convert(converter: Any, source: str) -> bytes:
+def run_converter(converter: Any, source: str) -> bytes:
+    """converter.convert() as bytes; the converter's refusal becomes a one-line ModelRunError."""
     from tensorflow.lite.python.convert_phase import ConverterError
 
     try:
@@ -141,7 +142,7 @@ def convert_graphdef(graph_def: bytes, inputs: Sequence[str], outputs: Sequence[
     """A float TFLite model from a frozen GraphDef, by TensorFlow's converter
     (tf.compat.v1.lite.TFLiteConverter, default settings)."""
     converter, _ = _converter(graph_def, inputs, outputs, input_shapes, source)
-    return _convert(converter, source)
+    return run_converter(converter, source)
 
 
 def convert_fake_quant_graphdef(graph_def: bytes, input_stats: Mapping[str, tuple[float, float]],
@@ -156,7 +157,7 @@ def convert_fake_quant_graphdef(graph_def: bytes, input_stats: Mapping[str, tupl
     converter.inference_type = tf.int8
     converter.quantized_input_stats = {t.op.name: tuple(map(float, input_stats[t.op.name]))
                                        for t in input_tensors}
-    return _convert(converter, source)
+    return run_converter(converter, source)
 
 
 # -- SavedModel signatures (verify) ------------------------------------------------------------

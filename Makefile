@@ -74,8 +74,11 @@ FUZZ_SECONDS ?= 600
 FUZZ_TARGET  ?= all
 FUZZ_SEED    ?= $(shell date +%s)
 
-## fuzz: a fuzz campaign of FUZZ_SECONDS in all (FUZZ_TARGET=tflite|graphdef|spec|calibration|all, FUZZ_SEED); failing inputs go to tests/fuzz_corpus/
-fuzz: $(CORE)
+# the readers' targets need the core install; differential and the command targets run LiteRT and TensorFlow
+FUZZ_SETUP := $(if $(filter all tflite graphdef spec calibration,$(FUZZ_TARGET)),$(CORE),$(TEST))
+
+## fuzz: a fuzz campaign of FUZZ_SECONDS in all (FUZZ_TARGET=tflite|graphdef|spec|calibration|all, differential (LiteRT and TensorFlow judge), commands or one command's target; FUZZ_SEED); failing inputs go to tests/fuzz_corpus/
+fuzz: $(FUZZ_SETUP)
 	$(BIN)/python fuzz/run.py --target $(FUZZ_TARGET) --seconds $(FUZZ_SECONDS) --seed $(FUZZ_SEED)
 
 clean:

@@ -4,6 +4,7 @@ names the file and where; a transform string parses (and round-trips) or raises 
 saying where. Anything else is a problem. The input file is never changed."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -11,6 +12,7 @@ import re
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import graphtool
 from graphtool import FormatError, GraphtoolError
@@ -38,6 +40,7 @@ class Verdict:
     message: str = ""
     problems: list[str] = field(default_factory=list)
     notes: dict[str, str] = field(default_factory=dict)  # step -> what it raised (allowed)
+    oracle_seconds: float = 0.0  # time spent waiting for a runtime in another process: not graphtool's
 
     def fail(self, step: str, what: str, exc: BaseException | None = None) -> None:
         if exc is not None:
@@ -108,16 +111,24 @@ def _nothing_ran(verdict: Verdict) -> None:
         verdict.fail("code", f"{PWNED_MARKER} was created: something in the input was executed")
 
 
-def check_model(path: str) -> Verdict:
-    """Read a model file and put what was read through everything a user would do."""
-    verdict = Verdict()
+@contextlib.contextmanager
+def kept_input(path: str, verdict: Verdict) -> Iterator[None]:
+    """Around a check: the input file and its folder must be as they were, and nothing in the
+    input may have been executed."""
     before = _fingerprint(path)
     try:
-        _check_model(path, verdict)
+        yield
     finally:
         if _fingerprint(path) != before:
             verdict.fail("input", "the input file or its folder changed")
         _nothing_ran(verdict)
+
+
+def check_model(path: str) -> Verdict:
+    """Read a model file and put what was read through everything a user would do."""
+    verdict = Verdict()
+    with kept_input(path, verdict):
+        _check_model(path, verdict)
     return verdict
 
 
@@ -314,13 +325,8 @@ class CalibrationChecker:
 
     def __call__(self, path: str) -> Verdict:
         verdict = Verdict()
-        before = _fingerprint(path)
-        try:
+        with kept_input(path, verdict):
             self._check(path, verdict)
-        finally:
-            if _fingerprint(path) != before:
-                verdict.fail("input", "the input file or its folder changed")
-            _nothing_ran(verdict)
         return verdict
 
     def _check(self, path: str, verdict: Verdict) -> None:

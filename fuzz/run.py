@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,13 +74,60 @@ def _calibration_checker():
     return CalibrationChecker()
 
 
+def _differential_inputs():
+    from fuzz.differential import DifferentialInputs
+
+    return DifferentialInputs(FIXTURES)
+
+
+def _differential_checker():
+    from fuzz.differential import DifferentialChecker
+
+    return DifferentialChecker()
+
+
 # The target table. Each target: how to make inputs, and the oracle that checks one.
 TARGETS: dict[str, Target] = {
     "tflite": Target("tflite", _tflite_inputs, _model_checker),
     "graphdef": Target("graphdef", _graphdef_inputs, _model_checker),
     "spec": Target("spec", _spec_inputs, _spec_checker),
     "calibration": Target("calibration", _calibration_inputs, _calibration_checker),
+    # LiteRT and TensorFlow judge graphtool's verdicts (needs the test extras); not part of "all"
+    "differential": Target("differential", _differential_inputs, _differential_checker),
 }
+ALL = [name for name in TARGETS if name != "differential"]
+
+
+def _command_target(name: str) -> Target:
+    def inputs():
+        from fuzz.transform_gen import CommandInputs
+
+        return CommandInputs(name)
+
+    def checker():
+        from fuzz.transform_gen import CommandChecker
+
+        return CommandChecker()
+    return Target(name, inputs, checker, runtimes=True)
+
+
+# The transforms and commands added since the campaign was written, one target each (their
+# workers may load the runtimes: quantize_nodes calibrates, check --fix verifies).
+COMMANDS = ["quantize_nodes", "target_sqnr", "set_io_types", "set_input_shape", "rename_node", "rename_signature",
+            "strip_unused_nodes", "split", "thin_channels", "prune_channels", "check_fix"]
+TARGETS.update({name: _command_target(name) for name in COMMANDS})
+GROUPS = {"all": ALL, "commands": COMMANDS}
+
+
+def limits_for(target: str, limits: Limits) -> Limits:
+    """The differential target waits for runtimes in other processes (up to ORACLE_TIMEOUT
+    each, three times an input at most, plus a restart): its hard limit makes room for them.
+    graphtool's own time is still held to `limits.seconds`."""
+    if target != "differential":
+        return limits
+    from fuzz.runtime_oracle import ORACLE_TIMEOUT
+
+    return replace(limits, hard_seconds=limits.hard_seconds + 4 * ORACLE_TIMEOUT)
 
 
 def regenerate(target: str, seed: int, index: int) -> tuple[bytes, str, str]:
@@ -95,7 +143,7 @@ def replay_files(paths: list[Path], limits: Limits = Limits()) -> list:
         if name not in TARGETS:
             raise SystemExit(f"{name}: no such fuzz target (inputs live in tests/fuzz_corpus/<target>/)")
         group = [p for p in paths if p.parent.name == name]
-        results += zip(group, replay(TARGETS[name], group, limits))
+        results += zip(group, replay(TARGETS[name], group, limits_for(name, limits)))
     return results
 
 
@@ -119,7 +167,9 @@ def summary_lines(report: Report) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--target", default="all", choices=[*TARGETS, "all"])
+    parser.add_argument("--target", default="all", choices=[*TARGETS, *GROUPS],
+                        help="a target, or a group: all (the readers, specs and calibration files), commands "
+                             "(every command target)")
     parser.add_argument("--inputs", type=int, default=None, help="inputs per target (default 1000 if no --seconds)")
     parser.add_argument("--seconds", type=float, default=None,
                         help="length of the whole campaign (shared evenly by the targets)")
@@ -148,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             status |= bool(result.verdict.problems)
         return status
 
-    names = list(TARGETS) if args.target == "all" else [args.target]
+    names = GROUPS.get(args.target, [args.target])
 
     if args.only is not None:
         data, suffix, recipe = regenerate(names[0], args.seed, args.only)
@@ -163,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = None if args.seconds is None else args.seconds / len(names)
     reports, status = [], 0
     for name in names:
-        report = run_campaign(TARGETS[name], args.seed, max_inputs, seconds, limits, args.jobs,
+        report = run_campaign(TARGETS[name], args.seed, max_inputs, seconds, limits_for(name, limits), args.jobs,
                               None if args.no_save else args.corpus,
                               progress=lambda r: print(f"  ... {r.target}: {r.inputs:,} inputs, {r.seconds:.0f} s, "
                                                        f"{r.outcomes.get('failed', 0)} failed", file=sys.stderr))

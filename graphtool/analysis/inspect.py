@@ -184,6 +184,8 @@ class Summary:
     support_metadata: dict[str, Any] | None = None
     associated_files: list[PackedFile] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)  # what of the model could not be read, and why
+    # schema rules the file breaks that its runtime does not check (the model loads and runs; kept as read)
+    warnings: list[str] = field(default_factory=list)
     min_runtime_version: str | None = None
     description: str | None = None
     structure: list[NodeInfo] | None = None
@@ -203,7 +205,7 @@ def inspect(graph: Graph, structure: bool = False) -> Summary:
     path = graph.meta.get("source")
     file_size = os.path.getsize(path) if path and os.path.isfile(path) else None
     graphs = [graph] + list(graph.subgraphs)
-    constants = [n.outputs[0] for g in graphs for n in g if _is_constant(n)]
+    constants, broken = _readable([n.outputs[0] for g in graphs for n in g if _is_constant(n)])
     weighed = [_weight(t) for t in constants if t.shape is not None and len(t.shape) >= 2]
     weights = [w for w, _ in weighed]
     sparsity = Sparsity(len(weights), sum(_count(w.shape) for w in weights),
@@ -215,6 +217,8 @@ def inspect(graph: Graph, structure: bool = False) -> Summary:
         summary = _tflite(graph, graphs, common)
     else:
         summary = _graphdef(graph, common)
+    known = set(summary.warnings)
+    summary.unreadable += [message for message in broken if message not in known]
     if structure:
         from ..formats.graphdef import keys as graphdef_keys  # here: the GraphDef package loads protobuf
 
@@ -248,6 +252,7 @@ def _graphdef(graph: Graph, common: dict) -> Summary:
                    devices=dict(Counter(graphdef_keys.device_of(n) for n in real if graphdef_keys.device_of(n))),
                    invalid_inputs=sorted(invalid, key=lambda i: (i.node, i.input)),
                    functions=list(graph.meta.get(graphdef_keys.FUNCTION_NAMES, [])),
+                   warnings=list(graph.meta.get(graphdef_keys.PROBLEMS) or []),
                    versions=dict(graph.meta.get(graphdef_keys.VERSIONS, {})), **common)
 
 
@@ -277,6 +282,7 @@ def _tflite(graph: Graph, graphs: list[Graph], common: dict) -> Summary:
                    op_versions={op: sorted(v) for op, v in sorted(versions.items())},
                    custom_ops=dict(custom), select_tf_ops=flex, quantized_weights=dict(quantized),
                    metadata=list(metadata), description=graph.meta.get(tflite_keys.DESCRIPTION) or None,
+                   warnings=list(graph.meta.get(tflite_keys.PROBLEMS) or []),
                    min_runtime_version=runtime.split(b"\0")[0].decode("ascii", "replace") if runtime else None,
                    **_support_metadata(graph), **common)
 
@@ -337,6 +343,20 @@ def _output_tensor(graph: Graph, ref: Ref) -> Tensor:
 def _is_constant(node: Node) -> bool:
     return (node.op == CONST_OP and not tflite_keys.is_custom(node) and bool(node.outputs)
             and node.outputs[0].is_constant and node.outputs[0].num_elements is not None)
+
+
+def _readable(constants: list[Tensor]) -> tuple[list[Tensor], list[str]]:
+    """The constants whose data can be read, and why the others cannot: a model whose broken
+    constant nothing reads still runs, so it is summarised without it."""
+    readable, broken = [], []
+    for tensor in constants:
+        try:
+            tensor.data  # noqa: B018 (loaders are lazy)
+        except FormatError as exc:
+            broken.append(str(exc))
+            continue
+        readable.append(tensor)
+    return readable, broken
 
 
 def _parameters(constants: list[Tensor]) -> Parameters:

@@ -212,7 +212,7 @@ def render(s: Summary) -> str:
         lines.append(f"Associated files ({len(s.associated_files)}, zipped after the model): " + ", ".join(
             f"{f.name} ({_size(f.bytes)}" + ("" if f.labels is None else f", {f.labels} labels") + ")"
             for f in s.associated_files))
-    lines += [f"Warning: {problem}" for problem in s.unreadable]
+    lines += [f"Warning: {problem}" for problem in s.unreadable + s.warnings]
     if s.structure is not None:
         lines.append("Structure:")
         for node in s.structure:

@@ -107,7 +107,7 @@ def _parse(data: bytes, path: str | None) -> Graph:
         fmt, text = encoding
         try:
             reader = _reader(fmt)
-            graph = reader.read(data, text=text, source=path) if fmt == "graphdef" else reader.read(data)
+            graph = reader.read(data, text=text, source=path) if fmt == "graphdef" else reader.read(data, source=path)
         except FormatError as exc:
             tried.append((encoding, exc))
             continue

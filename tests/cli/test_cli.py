@@ -199,6 +199,11 @@ def test_bad_constant_found_when_decoded_still_names_the_file(tmp_path):
     tensor.tensor_content = b"\0" * 11  # 3 floats need 12 bytes
     path = tmp_path / "bad_const.pb"
     path.write_bytes(message.SerializeToString())
-    result = graphtool("inspect", path)
-    assert result.returncode == 2
-    assert result.stderr.startswith(f"graphtool: error: {path}: node 0 ('w') attr 'value': tensor_content has 11 bytes")
+    result = graphtool("inspect", path)  # TensorFlow imports it: read, summarised without it, warned about
+    assert result.returncode == 0, result.stderr
+    assert f"Warning: {path}: node 0 ('w') attr 'value': tensor_content has 11 bytes" in result.stdout
+    result = graphtool("transform", path, tmp_path / "out.pb", "--transforms", "quantize_weights(minimum_size=0)")
+    assert result.returncode == 2  # what needs its values refuses it, naming the file
+    assert result.stderr.startswith(f"graphtool: error: {path}: ") and result.stderr.count("\n") == 1
+    assert "node 0 ('w') attr 'value': tensor_content has 11 bytes" in result.stderr
+    assert not (tmp_path / "out.pb").exists()

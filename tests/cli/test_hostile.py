@@ -76,13 +76,6 @@ def _broken_inputs() -> dict[str, tuple[str, bytes]]:
     """name -> (suffix, bytes) of inputs every reader must refuse when loading."""
     tflite = CNN_TFLITE.read_bytes()
     binary = CNN_PB.read_bytes()
-    node = pb.GraphDef()
-    n = node.node.add(name="c", op="Const")
-    tensor = n.attr["value"].tensor
-    tensor.dtype = 1
-    for size in (1 << 20, 1 << 20):
-        tensor.tensor_shape.dim.add().size = size
-    tensor.float_val.append(0.0)  # 4 TB of zeros, claimed in a few bytes
     deep = ("node { name: 'd' op: 'NoOp' attr { key: 'a' value { "
             + "func { name: 'f' attr { key: 'a' value { " * 400 + "} } " * 400 + "} } }")
     empty_input = pb.GraphDef()
@@ -96,7 +89,6 @@ def _broken_inputs() -> dict[str, tuple[str, bytes]]:
         "length_2**63.pb": (".pb", binary[:1] + b"\x80" * 9 + b"\x01" + binary[2:]),
         "deep_nesting.pbtxt": (".pbtxt", deep.encode()),
         "not_utf8.pbtxt": (".pbtxt", b"node { name: '\xff\xfe' }"),
-        "huge_broadcast.pb": (".pb", node.SerializeToString()),
         "input_names_no_node.pb": (".pb", empty_input.SerializeToString()),
         "empty.tflite": (".tflite", b""),
         "truncated.tflite": (".tflite", tflite[:100]),
@@ -140,7 +132,7 @@ def test_bad_input_exits_2_with_one_line_every_command(capsys, tmp_path, broken,
     assert listing(path.parent) == [path.name]
 
 
-@pytest.mark.parametrize("name", ["deep_nesting.pbtxt", "huge_broadcast.pb", "root_past_end.tflite"])
+@pytest.mark.parametrize("name", ["deep_nesting.pbtxt", "root_past_end.tflite"])
 def test_bad_input_through_the_real_entry_point(tmp_path, broken, name):
     path = broken(name)
     result = subprocess.run([sys.executable, "-m", "graphtool", "inspect", str(path)], capture_output=True,
@@ -152,12 +144,38 @@ def test_bad_input_through_the_real_entry_point(tmp_path, broken, name):
 def test_errors_say_where_in_the_file(capsys, broken):
     """The message names the file, then where in it (a byte, a line and column, a node)."""
     expected = {"truncated.pb": "byte ", "length_2**63.pb": "byte ", "deep_nesting.pbtxt": "line 1, column ",
-                "not_utf8.pbtxt": "byte 14", "huge_broadcast.pb": "node 0 ('c') attr 'value'",
+                "not_utf8.pbtxt": "byte 14",
                 "input_names_no_node.pb": "node 1 ('b')", "root_past_end.tflite": "offset"}
     for name, where in expected.items():
         path = broken(name)
         line = assert_one_error_line(cli(capsys, "inspect", path)[2], path)
         assert where in line[len(f"graphtool: error: {path}: "):], line
+
+
+def test_a_constant_tensorflow_imports_but_cannot_expand_is_kept_and_refused_when_used(capsys, tmp_path):
+    """4 TB of zeros claimed in a few bytes: TensorFlow imports the graph (it expands the
+    constant only when it runs it), so graphtool reads it, keeps it as it is and warns; what
+    needs its values exits 2 with one line naming the file and the node."""
+    message = pb.GraphDef()
+    node = message.node.add(name="c", op="Const")
+    node.attr["dtype"].type = 1
+    tensor = node.attr["value"].tensor
+    tensor.dtype = 1
+    for size in (1 << 20, 1 << 20):
+        tensor.tensor_shape.dim.add().size = size
+    tensor.float_val.append(0.0)
+    path = tmp_path / "huge_broadcast.pb"
+    path.write_bytes(message.SerializeToString(deterministic=True))
+    code, out, err = cli(capsys, "inspect", path)
+    assert code == 0 and err == "", err
+    assert f"Warning: {path}: node 0 ('c') attr 'value': tensor of shape [1048576, 1048576] is stored as 1" in out
+    output = tmp_path / "out.pb"
+    assert cli(capsys, "convert", path, output)[0] == 0
+    assert output.read_bytes() == path.read_bytes()
+    output.unlink()
+    code, out, err = cli(capsys, "transform", path, output, "--transforms", "quantize_weights(minimum_size=0)")
+    assert code == 2 and "node 0 ('c') attr 'value'" in assert_one_error_line(err, path)
+    assert listing(tmp_path) == ["huge_broadcast.pb"]
 
 
 # -- atomic outputs --------------------------------------------------------------------

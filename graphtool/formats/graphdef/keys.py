@@ -14,6 +14,7 @@ HEADER = "graphdef.header"       # the GraphDef message without its nodes (versi
 TEXT = "graphdef.text"           # True when read from text format (.pbtxt): the default when written
 FUNCTION_NAMES = "function_names"  # names of the functions in the library
 VERSIONS = "versions"            # {"producer", "min_consumer"} when the file states them
+PROBLEMS = "graphdef.problems"   # what the file holds that TensorFlow imports but a GraphDef should not (kept as read)
 
 # -- on a Node -------------------------------------------------------------------------------
 NODE_DEF = "graphdef.node_def"    # the NodeDef as read (debug info, fields graphtool does not know)
@@ -22,6 +23,7 @@ DEVICE = "device"                 # the node's device string ("" for none)
 
 # -- on a Tensor -----------------------------------------------------------------------------
 TENSOR_PROTO = "graphdef.tensor_proto"  # the TensorProto a constant was read from
+BROKEN = "broken"  # why a constant's TensorProto cannot be decoded (TensorFlow imports it; its data raises)
 
 PREFIX = "graphdef."
 

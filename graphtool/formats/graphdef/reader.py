@@ -219,6 +219,7 @@ def read(data: bytes, text: bool = False, source: str | None = None) -> Graph:
             raise FormatError(f"duplicate node name {node_def.name!r}", where=where)
         graph.add_node(node_from_proto(node_def, where, source))
 
+    problems: list[str] = []
     for index, node_def in enumerate(node_defs):
         where = f"node {index} ({node_def.name!r})"
         data_inputs, controls = _split_inputs(node_def, where)
@@ -229,8 +230,11 @@ def read(data: bytes, text: bool = False, source: str | None = None) -> Graph:
             graph.set_inputs(node_def.name, data_inputs)
         if controls:
             graph.set_control_inputs(node_def.name, controls)
-            if len(set(controls)) != len(controls):
-                raise FormatError("repeated control input", where=where)
+            if len(set(controls)) != len(controls):  # TensorFlow imports it: kept as read (keys.NODE_DEF)
+                problems.append(f"{where}: repeated control input")
+    problems += [f"{t.meta[keys.BROKEN]}" for node in graph for t in node.outputs if keys.BROKEN in t.meta]
+    if problems:
+        graph.meta[keys.PROBLEMS] = problems
     return graph
 
 

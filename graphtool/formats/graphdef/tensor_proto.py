@@ -69,9 +69,24 @@ def dtype_from_tf(number: int, where: str) -> DType:
 
 
 def tensor_from_proto(proto: pb.TensorProto, name: str, where: str, source: str | None = None) -> Tensor:
-    """A Tensor whose data is decoded from `proto` on first use."""
-    dtype = dtype_from_tf(proto.dtype, where)
+    """A Tensor whose data is decoded from `proto` on first use. One whose shape or values
+    do not fit is read too, as TensorFlow imports it (it looks only when it runs the
+    constant): kept as read, its data raises FormatError."""
     shape = shape_from_proto(proto.tensor_shape)
+    meta = {keys.TENSOR_PROTO: proto}
+    dtype = None
+    try:
+        dtype = dtype_from_tf(proto.dtype, where)
+        _check(proto, dtype, shape, where)
+    except FormatError as exc:
+        broken = FormatError(exc.message, source, where)
+        return Tensor(name, dtype, shape, meta={**meta, keys.BROKEN: str(broken)}, loader=_raise(broken))
+    # resource / variant handles have no numpy form: they stay a proto
+    loader = None if dtype.numpy is None else (lambda: _decode_from(source, proto, dtype, shape, where))
+    return Tensor(name, dtype, shape, meta=meta, loader=loader)
+
+
+def _check(proto: pb.TensorProto, dtype: DType, shape: tuple | None, where: str) -> None:
     if shape is None or any(d is None for d in shape):
         raise FormatError(f"tensor has an incomplete shape {shape}", where=where)
     count = math.prod(shape)
@@ -82,9 +97,12 @@ def tensor_from_proto(proto: pb.TensorProto, name: str, where: str, source: str 
         raise FormatError(f"tensor has rank {len(shape)}; at most {MAX_RANK} is supported", where=where)
     if dtype.numpy is not None:
         _check_sizes(proto, dtype, count, shape, where)
-    # resource / variant handles have no numpy form: they stay a proto
-    loader = None if dtype.numpy is None else (lambda: _decode_from(source, proto, dtype, shape, where))
-    return Tensor(name, dtype, shape, meta={keys.TENSOR_PROTO: proto}, loader=loader)
+
+
+def _raise(error: FormatError):
+    def load() -> np.ndarray:
+        raise error
+    return load
 
 
 def _decode_from(source: str | None, *args) -> np.ndarray:
@@ -122,6 +140,8 @@ def is_unchanged(tensor: Tensor) -> bool:
     proto = tensor.meta.get(keys.TENSOR_PROTO)
     if proto is None:
         return False
+    if keys.BROKEN in tensor.meta:  # nothing it could be changed to was read: unchanged until replaced
+        return not tensor.data_replaced
     if tensor.dtype is None or tensor.dtype.tf != proto.dtype or tensor.shape != shape_from_proto(proto.tensor_shape):
         return False
     return tensor.dtype.numpy is None or not tensor.data_replaced

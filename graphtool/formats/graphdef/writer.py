@@ -36,10 +36,13 @@ def write(graph: Graph, text: bool = False) -> bytes:
 
 
 def _attrs(node: Node) -> dict:
-    """The node's attrs as written: a Const's value and dtype are its output tensor."""
+    """The node's attrs as written: a Const's value and dtype are its output tensor (while
+    that is the tensor read, unchanged, its attrs stay as read, odd ones included)."""
     if node.op != "Const" or not node.outputs or not node.outputs[0].is_constant:
         return node.attrs
     value = node.outputs[0]
+    if node.attrs.get("value") is value and is_unchanged(value):
+        return node.attrs
     return {**node.attrs, "value": value, "dtype": value.dtype}
 
 
@@ -54,7 +57,7 @@ def _node_to_proto(graph: Graph, node: Node, out: pb.NodeDef) -> None:
         raise FormatError(f"node {node.name!r}: a GraphDef has no optional inputs to leave out")
     inputs = [str(ref) for ref in refs]
     inputs += ["^" + name for name in graph.control_inputs_of(node.name)]
-    if list(out.input) != inputs:
+    if _once_each_control(out.input) != inputs:  # a control input repeated when read stays repeated
         del out.input[:]
         out.input.extend(inputs)
     out.device = node.meta.get(keys.DEVICE, "") or ""
@@ -68,3 +71,16 @@ def _node_to_proto(graph: Graph, node: Node, out: pb.NodeDef) -> None:
         slot = out.attr[key]
         slot.Clear()
         attr_to_proto(value, slot, where=f"node {node.name!r} attr {key!r}")
+
+
+def _once_each_control(inputs) -> list[str]:
+    """`inputs` with each control input ("^name") once, as the IR holds them."""
+    seen: set[str] = set()
+    out = []
+    for text in inputs:
+        if text.startswith("^"):
+            if text in seen:
+                continue
+            seen.add(text)
+        out.append(text)
+    return out

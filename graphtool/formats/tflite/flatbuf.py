@@ -63,9 +63,21 @@ class Decoder:
             raise FormatError(f"{what}: the file references far more data than it holds "
                               "(overlapping offsets?)")
 
-    def _uoffset(self, pos: int, what: str) -> int:
+    def _aligned(self, pos: int, alignment: int, what: str) -> None:
+        if pos % alignment:
+            raise FormatError(f"{what} at offset {pos} is not aligned to {alignment} bytes")
+
+    def _uoffset(self, pos: int, what: str, element: bool = False) -> int:
+        """The position an offset points at. As the flatbuffers verifier (which LiteRT runs
+        before it reads a model) requires: the offset is aligned, and a table field's points
+        forward, past itself, by less than 2 GiB (a vector element's is only followed: one
+        of 0 makes an empty table or string of the bytes it is in)."""
         self._need(pos, 4, what)
-        return pos + _U32.unpack_from(self.buf, pos)[0]
+        self._aligned(pos, 4, what)
+        offset = _U32.unpack_from(self.buf, pos)[0]
+        if not element and (offset == 0 or offset >= 1 << 31):
+            raise FormatError(f"{what}: offset at {pos} points {'at itself' if offset == 0 else 'backwards'}")
+        return pos + offset
 
     # -- tables ----------------------------------------------------------------------------
     def table(self, pos: int, name: str, path: str, depth: int) -> dict[str, Any]:
@@ -73,15 +85,18 @@ class Decoder:
             raise FormatError(f"{path}: tables nested more than {MAX_DEPTH} deep")
         self._spend(1, path)
         self._need(pos, 4, f"{path} table")
+        self._aligned(pos, 4, f"{path} table")
         vtable = pos - _I32.unpack_from(self.buf, pos)[0]
-        self._need(vtable, 4, f"{path} vtable")
-        vt_size, obj_size = _U16.unpack_from(self.buf, vtable)[0], _U16.unpack_from(self.buf, vtable + 2)[0]
-        if vt_size < 4 or vt_size % 2 or obj_size < 4:
-            raise FormatError(f"{path}: malformed vtable at offset {vtable} (size {vt_size}, object {obj_size})")
+        self._need(vtable, 2, f"{path} vtable")
+        self._aligned(vtable, 2, f"{path} vtable")
+        # As the verifier: an even vtable size within the file; the object size is not checked,
+        # and a vtable too short to hold a slot has no fields (readers treat them as absent).
+        vt_size = _U16.unpack_from(self.buf, vtable)[0]
+        if vt_size % 2:
+            raise FormatError(f"{path}: malformed vtable at offset {vtable} (odd size {vt_size})")
         self._need(vtable, vt_size, f"{path} vtable")
-        self._need(pos, obj_size, f"{path} table")
         table: Table = self.schema.tables[name]
-        slots = (vt_size - 4) // 2
+        slots = max(0, (vt_size - 4) // 2)
         offsets = [_U16.unpack_from(self.buf, vtable + 4 + 2 * i)[0] for i in range(slots)]
         if slots > table.num_slots and any(offsets[table.num_slots:]):
             extra = [i for i in range(table.num_slots, slots) if offsets[i]]
@@ -94,8 +109,6 @@ class Decoder:
                     out[field.name] = field.default
                 continue
             where = f"{path}.{field.name}"
-            if offset >= obj_size:
-                raise FormatError(f"{where}: field offset {offset} lies outside its table ({obj_size} bytes)")
             out[field.name] = self._field(pos + offset, field, out, where, depth)
         known = {f.slot for f in table.fields}
         deprecated = [i for i in range(min(slots, table.num_slots)) if offsets[i] and i not in known]
@@ -107,6 +120,7 @@ class Decoder:
         if field.kind == "scalar":
             codec = _SCALARS[field.type]
             self._need(pos, codec.size, where)
+            self._aligned(pos, codec.size, where)
             return codec.unpack_from(self.buf, pos)[0]
         target = self._uoffset(pos, where)
         if field.kind == "string":
@@ -124,6 +138,7 @@ class Decoder:
 
     def string(self, pos: int, where: str) -> bytes:
         self._need(pos, 4, where)
+        self._aligned(pos, 4, where)
         length = _U32.unpack_from(self.buf, pos)[0]
         self._need(pos + 4, length + 1, where)
         if self.buf[pos + 4 + length] != 0:
@@ -132,6 +147,7 @@ class Decoder:
 
     def vector(self, pos: int, element: dict, where: str, depth: int) -> Any:
         self._need(pos, 4, where)
+        self._aligned(pos, 4, where)
         count = _U32.unpack_from(self.buf, pos)[0]
         start = pos + 4
         kind = element["kind"]
@@ -145,9 +161,10 @@ class Decoder:
         self._need(start, 4 * count, where)
         self._spend(count, where)
         if kind == "string":
-            return [self.string(self._uoffset(start + 4 * i, where), f"{where}[{i}]") for i in range(count)]
-        return [self.table(self._uoffset(start + 4 * i, where), element["table"], f"{where}[{i}]", depth + 1)
-                for i in range(count)]
+            return [self.string(self._uoffset(start + 4 * i, where, element=True), f"{where}[{i}]")
+                    for i in range(count)]
+        return [self.table(self._uoffset(start + 4 * i, where, element=True), element["table"], f"{where}[{i}]",
+                           depth + 1) for i in range(count)]
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,11 @@ BUFFERS = "tflite.buffers"               # list of Buffer tables as read; a tens
 OPERATOR_CODES = "tflite.operator_codes"  # list of OperatorCode tables as read
 OPCODES_IN_USE = "tflite.opcodes_in_use"  # indices of operator codes some operator used when read
 UNKNOWN = "tflite.unknown"               # fields the schema does not know (writing would drop them)
+PROBLEMS = "tflite.problems"             # schema rules the file breaks that LiteRT does not check (kept as read)
 EXTERNAL = "tflite.external"             # True when buffers were stored after the flatbuffer (> 2 GB)
 SIGNATURE_DEFS = "signature_defs"        # [{"key", "subgraph": Graph, "inputs"/"outputs": [(name, Tensor)]}] or None
+DANGLING_SIGNATURES = "tflite.dangling_signatures"  # [(position, SignatureDef table)] naming no subgraph
+DANGLING_ENTRIES = "tflite.dangling"     # in a signature: {"inputs"/"outputs": [(position, TensorMap table)]} naming no tensor
 METADATA = "metadata"                    # name -> bytes of each metadata entry
 SUPPORT_METADATA = "TFLITE_METADATA"     # the entry of METADATA holding TFLite Support metadata (support_metadata.py)
 DESCRIPTION = "description"              # the model's description string
@@ -25,12 +28,17 @@ ASSOCIATED_FILES = "associated_files"    # the zip archive after the flatbuffer 
 
 # -- on every subgraph's Graph ------------------------------------------------------------------
 SUBGRAPH = "tflite.subgraph"  # SubGraph table fields besides tensors, operators, inputs, outputs
+ABSENT_LISTS = "graphtool.absent"  # in SUBGRAPH: which of tensors/operators/inputs/outputs the file left out
+RAW_IO = "graphtool.raw_io"  # in SUBGRAPH: {"inputs"/"outputs": (list as read, IR list as read)} when the
+                             # file's lists name tensors it does not have; written back while the IR list is unchanged
 
 # -- on an operator's Node -----------------------------------------------------------------------
 VERSION = "version"                              # the operator code's version (int)
 CUSTOM = "custom"                                # True for a custom operator (op is its custom code)
 OPCODE_INDEX = "tflite.opcode_index"             # the operator code it was read with
 OPERATOR = "tflite.operator"                     # its Operator table as read
+RAW_INDICES = "tflite.raw_indices"               # set when its tensor indices name tensors the subgraph lacks:
+                                                 # (inputs, outputs) in the IR as read; while equal, written as read
 OPTIONS_TYPE = "tflite.options_type"             # the BuiltinOptions union member of its attrs
 OPTIONS_2_TYPE = "tflite.options_2_type"         # the BuiltinOptions2 union member of attrs["options_2"]
 INTERMEDIATES = "intermediates"                  # list of intermediate Tensors (LSTM kernels)
@@ -46,6 +54,7 @@ SPARSITY = "sparsity"         # its SparsityParameters table, for sparse constan
 
 # -- inside a Buffer table ------------------------------------------------------------------------
 EXTERNAL_DATA = "graphtool.external"  # the data of a buffer stored after the flatbuffer
+UNREADABLE_DATA = "graphtool.unreadable"  # why a buffer's offset and size point outside the file (kept as read)
 
 
 def is_custom(node: Node) -> bool:

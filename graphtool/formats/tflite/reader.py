@@ -22,13 +22,16 @@ FORMAT = "tflite"
 MAX_RANK = 32  # numpy's limit is 64; no TFLite kernel goes past 8
 
 
-def read(data: bytes) -> Graph:
-    return _Reader(data, load_schema()).graph()
+def read(data: bytes, source: str | None = None) -> Graph:
+    """The model in `data`; `source` (the file's path) is named by errors raised later, when
+    a constant the file holds broken is asked for its data."""
+    return _Reader(data, load_schema(), source).graph()
 
 
 class _Reader:
-    def __init__(self, data: bytes, schema: Schema):
+    def __init__(self, data: bytes, schema: Schema, source: str | None = None):
         self.data = data
+        self.source = source
         self.schema = schema
         decoder = Decoder(data, schema)
         self.model = decoder.root("Model")
@@ -37,11 +40,16 @@ class _Reader:
         self.opcodes: list[dict] = self.model.get("operator_codes") or []
         self.external = False
         self.data_end = 8  # where an archive of associated files may start: past the identifier and external data
+        self.problems: list[str] = []
         for index, buffer in enumerate(self.buffers):
             offset, size = int(buffer.get("offset", 0)), int(buffer.get("size", 0))
             if offset > 1:  # stored after the flatbuffer (models over 2 GB)
-                buffer[keys.EXTERNAL_DATA] = self._outside(offset, size, f"buffer {index}")
-                self.external = True
+                try:
+                    buffer[keys.EXTERNAL_DATA] = self._outside(offset, size, f"buffer {index}")
+                    self.external = True
+                except FormatError as exc:  # kept as read (offset and size written back as they are)
+                    self.problems.append(str(exc))
+                    buffer[keys.UNREADABLE_DATA] = str(exc)
 
     def graph(self) -> Graph:
         subgraphs = self.model.get("subgraphs") or []
@@ -54,6 +62,13 @@ class _Reader:
             self._fill(graph, sg, index, tensors[index], graphs)
         main = graphs[0]
         main.subgraphs = graphs[1:]
+        dangling = [(position, sig) for position, sig in enumerate(self.model.get("signature_defs") or [])
+                    if not 0 <= int(sig.get("subgraph_index", 0)) < len(graphs)]
+        for _, sig in dangling:  # LiteRT runs the model (only a signature runner would look)
+            self.problems.append(f"signature {sig.get('signature_key')!r}: subgraph {sig.get('subgraph_index', 0)} "
+                                 f"out of range ({len(graphs)} subgraphs); kept as read")
+        if dangling:
+            main.meta[keys.DANGLING_SIGNATURES] = dangling
         archive = self._associated_files()
         if archive is not None:
             main.meta[keys.ASSOCIATED_FILES] = archive
@@ -66,11 +81,13 @@ class _Reader:
             keys.OPCODES_IN_USE: sorted({int(od.get("opcode_index", 0)) for sg in subgraphs
                                          for od in sg.get("operators") or []}),
             keys.UNKNOWN: list(self.unknown),
+            keys.PROBLEMS: self.problems,
             keys.EXTERNAL: self.external,
             keys.SIGNATURE_DEFS: None if self.model.get("signature_defs") is None else
-            [self._signature(s, graphs, tensors) for s in self.model["signature_defs"]],
+            [self._signature(s, graphs, tensors) for s in self.model["signature_defs"]
+             if 0 <= int(s.get("subgraph_index", 0)) < len(graphs)],
             keys.METADATA: {(m.get("name") or b"").decode("utf-8", "surrogateescape"): self._metadata(m)
-                            for m in self.model.get("metadata") or []},
+                            for m in self.model.get("metadata") or [] if not self._dangling_metadata(m)},
             keys.DESCRIPTION: (self.model.get("description") or b"").decode("utf-8", "surrogateescape"),
         })
         return main
@@ -87,30 +104,62 @@ class _Reader:
         except ValueError as exc:
             raise FormatError(str(exc), where=where) from None
         shape = _shape(td)
-        if shape is not None and len(shape) > MAX_RANK:
-            raise FormatError(f"tensor has rank {len(shape)}; graphtool reads ranks up to {MAX_RANK}", where=where)
-        quantization = _quantization(td.get("quantization"), shape, where)
-        raw = self._buffer(td.get("buffer", 0), where)
+        try:
+            quantization = _quantization(td.get("quantization"), shape, where)
+        except FormatError as exc:  # LiteRT loads it (a kernel that needs the scales looks): the table is kept
+            self.problems.append(str(exc))
+            quantization = None
+        buffer_index = td.get("buffer", 0)
+        raw = self._buffer(buffer_index, where)
+        unreadable = self.buffers[buffer_index].get(keys.UNREADABLE_DATA) if raw is None else None
+        loader = None
+        if unreadable is not None:
+            loader = _failing(FormatError(unreadable, self.source, where))
+        elif raw is not None:
+            try:
+                loader = self._loader(raw, dtype, shape, td, where)
+            except _Unchecked as exc:
+                # LiteRT looks into these bytes only when a kernel reads them: a model whose broken
+                # constant nothing reads still runs. Read, kept as it is; asking for its data raises.
+                self.problems.append(str(exc))
+                loader = _failing(FormatError(exc.message, self.source, where))
         tensor = Tensor(name, dtype, shape, quantization=quantization, meta={keys.TABLE: td, keys.INDEX: index},
-                        loader=None if raw is None else self._loader(raw, dtype, shape, td, where))
+                        loader=loader)
         if td.get("sparsity") is not None:
             tensor.meta[keys.SPARSITY] = td["sparsity"]
+            self.problems += [f"{where}: {problem}" for problem in _sparsity_problems(td["sparsity"])]
+            if raw is None and unreadable is None:
+                self.problems.append(f"{where}: sparse, but its buffer holds no values (a kernel reads outside it)")
         keys.mark_described(tensor)
         return tensor
 
     def _loader(self, raw: np.ndarray, dtype: DType, shape: tuple | None, td: dict, where: str):
         if td.get("sparsity") is not None:  # the stored non-zero values, 1-D
             if dtype.itemsize is None or raw.size % dtype.itemsize:
-                raise FormatError(f"sparse {dtype} buffer of {raw.size} bytes", where=where)
+                raise _Unchecked(f"sparse {dtype} buffer of {raw.size} bytes", where=where)
             return lambda: tensor_data.decode(raw, dtype, (raw.size // dtype.itemsize,), where)
         if shape is None or any(d is None for d in shape) or dtype.numpy is None:
             return lambda: raw  # no shape to give the bytes: keep them as they are
+        declared = td.get("shape")
+        if declared is not None and tuple(int(d) for d in declared) != shape:  # LiteRT sizes it by `shape`
+            raise _Unchecked(f"constant's shape_signature {list(shape)} disagrees with its shape {list(declared)}",
+                             where=where)
+        if len(shape) > MAX_RANK:
+            raise _Unchecked(f"constant has rank {len(shape)}; graphtool decodes ranks up to {MAX_RANK}",
+                              where=where)
         if dtype is DType.STRING:
-            tensor_data.check_strings(raw, shape, where)
+            try:
+                tensor_data.check_strings(raw, shape, where)
+            except FormatError as exc:
+                raise _Unchecked(exc.message, where=where) from None
         expected = tensor_data.expected_nbytes(dtype, shape)
-        if expected is not None and expected != raw.size:
+        if expected is not None and expected > raw.size:
             raise FormatError(f"buffer holds {raw.size} bytes, a {dtype} tensor of shape {list(shape)} "
                               f"needs {expected}", where=where)
+        if expected is not None and expected < raw.size:  # LiteRT reads the bytes it needs, and runs
+            self.problems.append(f"{where}: buffer holds {raw.size} bytes, a {dtype} tensor of shape "
+                                 f"{list(shape)} needs {expected} (the rest is kept, unread)")
+            raw = raw[:expected]
         return lambda: tensor_data.decode(raw, dtype, shape, where)
 
     def _buffer(self, index: int, where: str) -> np.ndarray | None:
@@ -137,21 +186,34 @@ class _Reader:
         names = _Names()
         for i, od in enumerate(operators):
             outputs = [int(t) for t in od.get("outputs", [])]
-            for t in outputs:
-                if not 0 <= t < len(tensors):
-                    raise FormatError(f"operator {i} output tensor {t} out of range", where=where)
+            bad = [t for t in outputs if not 0 <= t < len(tensors)]
+            if bad:  # LiteRT loads it (it looks when it prepares the operator): kept as read
+                self.problems.append(f"{where}: operator {i} output tensor {bad[0]} out of range "
+                                     f"({len(tensors)} tensors); kept as read")
+                outputs = [t for t in outputs if 0 <= t < len(tensors)]
             first = tensors[outputs[0]].name if outputs else ""
             op_nodes.append((od, outputs, names.take(first or f"op_{i}")))
+        writers: dict[int, list[tuple[int, Ref]]] = {}  # tensor -> (operator, output) writing it, in order
         for i, (_, outputs, name) in enumerate(op_nodes):
             for port, t in enumerate(outputs):
-                if t in produced:
-                    raise FormatError(f"tensor {t} is an output of two operators", where=where)
+                if t in writers:
+                    # LiteRT loads it (each reader gets the last value written before it): kept
+                    self.problems.append(f"{where}: tensor {t} is an output of operators {writers[t][0][0]} and {i}")
+                writers.setdefault(t, []).append((i, Ref(name, port)))
                 produced[t] = Ref(name, port)
 
-        inputs = [int(t) for t in sg.get("inputs", [])]
-        for t in inputs + [int(t) for t in sg.get("outputs", [])]:
-            if not 0 <= t < len(tensors):
-                raise FormatError(f"subgraph input/output tensor {t} out of range", where=where)
+        declared = {key: [int(t) for t in sg.get(key, [])] for key in ("inputs", "outputs")}
+        dangling = {key: [t for t in values if not 0 <= t < len(tensors)] for key, values in declared.items()}
+        for key, values in dangling.items():
+            if values:  # LiteRT loads it (only running this subgraph would look): kept as read
+                self.problems.append(f"{where}: subgraph {key[:-1]} tensor {values[0]} out of range "
+                                     f"({len(tensors)} tensors); kept as read")
+        computed = [t for t in declared["inputs"] if t in writers]
+        if computed:  # LiteRT loads it (the operator overwrites what is fed): kept as read
+            self.problems.append(f"{where}: subgraph input tensor {computed[0]} is computed by an operator; kept "
+                                 "as read")
+            dangling["inputs"] += computed
+        inputs = [t for t in declared["inputs"] if 0 <= t < len(tensors) and t not in writers]
         source_names: dict[int, str] = {}
         for t, tensor in enumerate(tensors):
             if t in produced:
@@ -162,28 +224,37 @@ class _Reader:
             graph.add_node(Node(name, op, outputs=[tensor]))
             produced[t] = Ref(name, 0)
             source_names[t] = name
-        for t in inputs:
-            if t not in source_names:
-                raise FormatError(f"subgraph input tensor {t} is computed by an operator", where=where)
 
         for i, (od, outputs, name) in enumerate(op_nodes):
             graph.add_node(self._operator(od, i, name, [tensors[t] for t in outputs], tensors, graphs, where))
-        for i, (od, _, name) in enumerate(op_nodes):
+        for i, (od, outputs, name) in enumerate(op_nodes):
             refs = []
             for t in od.get("inputs", []):
                 t = int(t)
                 if t == -1:
                     refs.append(None)
                 elif 0 <= t < len(tensors):
-                    refs.append(produced[t])
-                else:
-                    raise FormatError(f"operator {i} input tensor {t} out of range", where=where)
+                    earlier = [ref for writer, ref in writers.get(t, ()) if writer < i]
+                    refs.append(earlier[-1] if earlier else produced[t])
+                else:  # LiteRT loads it (it looks when it prepares the operator): kept as read
+                    self.problems.append(f"{where}: operator {i} input tensor {t} out of range "
+                                         f"({len(tensors)} tensors); kept as read")
+                    refs.append(None)
             graph.set_inputs(name, refs)
+            if len(outputs) != len(od.get("outputs", [])) or len(refs) != len(od.get("inputs", [])) or \
+                    any(r is None and int(t) != -1 for r, t in zip(refs, od.get("inputs", []))):
+                graph.node(name).meta[keys.RAW_INDICES] = tables.operator_io(graph, name)
 
         graph.inputs = [source_names[t] for t in inputs]
-        graph.outputs = [produced[int(t)] for t in sg.get("outputs", [])]
+        graph.outputs = [produced[t] for t in declared["outputs"] if 0 <= t < len(tensors)]
         graph.meta[keys.SUBGRAPH] = {k: v for k, v in sg.items()
                                          if k not in ("tensors", "operators", "inputs", "outputs")}
+        if dangling["inputs"] or dangling["outputs"]:
+            graph.meta[keys.SUBGRAPH][keys.RAW_IO] = {"inputs": (sg.get("inputs"), list(graph.inputs)),
+                                                      "outputs": (sg.get("outputs"), list(graph.outputs))}
+        absent = [k for k in ("tensors", "operators", "inputs", "outputs") if sg.get(k) is None]
+        if absent:  # LiteRT refuses a subgraph without tensors but takes an empty list: keep which it was
+            graph.meta[keys.SUBGRAPH][keys.ABSENT_LISTS] = absent
 
     def _operator(self, od: dict, index: int, name: str, outputs: list[Tensor], tensors: list[Tensor],
                   graphs: list[Graph], where: str) -> Node:
@@ -203,7 +274,12 @@ class _Reader:
             node.meta[keys.OPTIONS_2_TYPE] = self.schema.union_member("BuiltinOptions2",
                                                                           od["builtin_options_2_type"])
         if od.get("intermediates") is not None:
-            node.meta[keys.INTERMEDIATES] = [_at(tensors, int(t), where) for t in od["intermediates"]]
+            bad = [int(t) for t in od["intermediates"] if not 0 <= int(t) < len(tensors)]
+            if bad:  # LiteRT loads and runs it (only LSTM kernels read them): the table keeps them as read
+                self.problems.append(f"{where}: intermediate tensor {bad[0]} out of range ({len(tensors)} tensors); "
+                                     "kept as read")
+            else:
+                node.meta[keys.INTERMEDIATES] = [tensors[int(t)] for t in od["intermediates"]]
         size = int(od.get("large_custom_options_size", 0))
         if size:
             node.meta[keys.LARGE_CUSTOM_OPTIONS] = self._outside(
@@ -226,13 +302,29 @@ class _Reader:
         where = f"signature {sig.get('signature_key')!r}"
         graph = _at(graphs, index, where)
 
-        def entries(key: str) -> list[tuple[str, Tensor]]:
-            return [((m.get("name") or b"").decode("utf-8", "surrogateescape"),
-                     _at(tensors[index], int(m.get("tensor_index", 0)), where)) for m in sig.get(key) or []]
+        dangling: dict[str, list[tuple[int, dict]]] = {}
 
-        return {"key": (sig.get("signature_key") or b"").decode("utf-8", "surrogateescape"),
-                "subgraph": graph, "inputs": entries("inputs"), "outputs": entries("outputs"),
-                keys.TABLE: sig}
+        def entries(key: str) -> list[tuple[str, Tensor]]:
+            out = []
+            for position, entry in enumerate(sig.get(key) or []):
+                name = (entry.get("name") or b"").decode("utf-8", "surrogateescape")
+                tensor_index = int(entry.get("tensor_index", 0))
+                if 0 <= tensor_index < len(tensors[index]):
+                    out.append((name, tensors[index][tensor_index]))
+                    continue
+                # LiteRT loads and runs such a model (only its signature runner would look): keep
+                # the entry as read, outside the IR, and say so
+                dangling.setdefault(key, []).append((position, entry))
+                self.problems.append(f"{where}: {key[:-1]} {name!r} names tensor {tensor_index}, out of range "
+                                     f"({len(tensors[index])} tensors); kept as read")
+            return out
+
+        signature = {"key": (sig.get("signature_key") or b"").decode("utf-8", "surrogateescape"),
+                     "subgraph": graph, "inputs": entries("inputs"), "outputs": entries("outputs"),
+                     keys.TABLE: sig}
+        if dangling:
+            signature[keys.DANGLING_ENTRIES] = dangling
+        return signature
 
     def _associated_files(self) -> bytes | None:
         """The zip archive the file ends with (TFLite Support's associated files), standalone;
@@ -243,10 +335,48 @@ class _Reader:
             self.unknown.append(f"{exc}; writing drops it")
             return None
 
+    def _dangling_metadata(self, entry: dict) -> bool:
+        """A metadata entry whose buffer index is out of range: LiteRT ignores it and runs the
+        model, so graphtool keeps the entry as read (writing puts it back) and says so."""
+        index = int(entry.get("buffer", 0))
+        if index < len(self.buffers):
+            return False
+        self.problems.append(f"metadata {entry.get('name')!r}: buffer index {index} out of range "
+                             f"({len(self.buffers)} buffers); kept as read")
+        return True
+
     def _metadata(self, entry: dict) -> bytes:
         index = int(entry.get("buffer", 0))
         raw = self._buffer(index, f"metadata {entry.get('name')!r}")
         return b"" if raw is None else raw.tobytes()
+
+
+def _sparsity_problems(sparsity: dict) -> list[str]:
+    """What in a sparse tensor's compressed levels would make a kernel read outside them: a
+    CSR level's segments must not decrease and must end at its number of indices. LiteRT
+    does not check, and reads what lies beyond."""
+    problems = []
+    for level, metadata in enumerate(sparsity.get("dim_metadata") or []):
+        segments = (metadata.get("array_segments") or {}).get("values")
+        indices = (metadata.get("array_indices") or {}).get("values")
+        if int(metadata.get("format", 0)) != 1 or segments is None or indices is None:
+            continue
+        segments = np.asarray(segments, np.int64)
+        if segments.size and (np.any(np.diff(segments) < 0) or segments[0] < 0 or segments[-1] != len(indices)):
+            problems.append(f"sparse level {level}: its segments do not run in order from 0 to its "
+                            f"{len(indices)} indices (a kernel reads outside them)")
+    return problems
+
+
+class _Unchecked(FormatError):
+    """A constant broken in a way LiteRT does not check when it loads a model."""
+
+
+def _failing(error: FormatError):
+    """A loader for a constant whose bytes cannot be read: asking for its data raises `error`."""
+    def load():
+        raise error
+    return load
 
 
 def _at(items: list, index: int, where: str):

@@ -177,3 +177,11 @@ def compact_operator_codes(graph: Graph, candidates: set[int] | None = None) -> 
         else:
             node.meta[keys.OPCODE_INDEX] = mapping[index]
     return len(unused)
+
+
+def operator_io(graph: Graph, name: str) -> tuple:
+    """What an operator reads and writes in the IR, by name. The reader keeps it for an
+    operator whose tensor indices name tensors the subgraph lacks (keys.RAW_INDICES); while it
+    is still the same, the writer writes those indices as read."""
+    return (tuple(None if r is None else str(r) for r in graph.inputs_of(name)),
+            tuple(t.name for t in graph.node(name).outputs))

@@ -66,6 +66,7 @@ class _Writer:
         if signatures is not None:
             model["signature_defs"] = signatures
         self._metadata(model)
+        model["subgraphs"] = [_leave_out_absent(sg) for sg in self.subgraphs]
         payload = sum(_data_size(b) for b in self.buffers)
         if external is None:
             external = bool(self.graph.meta.get(keys.EXTERNAL)) or payload > FLATBUFFER_LIMIT
@@ -86,8 +87,9 @@ class _Writer:
         model["buffers"] = []
         for buffer in self.buffers:
             blob = tables.stored_data(buffer)
-            entry = {k: v for k, v in buffer.items() if k not in ("data", keys.EXTERNAL_DATA)}
-            entry.update(offset=0, size=0)
+            entry = {k: v for k, v in buffer.items() if k not in ("data", keys.EXTERNAL_DATA, keys.UNREADABLE_DATA)}
+            if keys.UNREADABLE_DATA not in buffer:  # one pointing outside the file keeps its offset and size
+                entry.update(offset=0, size=0)
             if blob is not None and blob.size:
                 slots.append((entry, "offset", "size", blob))
             model["buffers"].append(entry)
@@ -124,6 +126,9 @@ class _Writer:
         sg["operators"] = [self._operator(graph, node, lookup) for node in graph if ops.is_operator(node)]
         if graph.name:
             sg["name"] = graph.name.encode("utf-8", "surrogateescape")
+        for key, (as_read, ir_as_read) in sg.pop(keys.RAW_IO, {}).items():
+            if list(graph.inputs if key == "inputs" else graph.outputs) == ir_as_read:
+                sg[key] = np.zeros(0, np.int32) if as_read is None else as_read  # as read, while unchanged
         return sg
 
     def _ordered_tensors(self, graph: Graph) -> list[Tensor]:
@@ -204,6 +209,11 @@ class _Writer:
         od["inputs"] = np.array([-1 if ref is None else lookup[id(self._tensor_of(graph, ref))]
                                  for ref in graph.inputs_of(node.name)], np.int32)
         od["outputs"] = np.array([lookup[id(t)] for t in node.outputs], np.int32)
+        if keys.RAW_INDICES in node.meta and node.meta[keys.RAW_INDICES] == tables.operator_io(graph, node.name):
+            for key in ("inputs", "outputs"):  # indices naming tensors the subgraph lacks: as read
+                od.pop(key)
+                if node.meta[keys.OPERATOR].get(key) is not None:
+                    od[key] = node.meta[keys.OPERATOR][key]
         attrs = dict(node.attrs)
         options_2 = attrs.pop("options_2", None)
         self._options(od, "builtin_options", "BuiltinOptions", node.meta.get(keys.OPTIONS_TYPE), attrs, node)
@@ -289,6 +299,8 @@ class _Writer:
         for entry in model.get("metadata") or []:
             name = (entry.get("name") or b"").decode("utf-8", "surrogateescape")
             if name not in wanted:
+                if int(entry.get("buffer", 0)) >= len(self.graph.meta.get(keys.BUFFERS) or ()):
+                    entries.append(entry)  # it named no buffer when read (keys.PROBLEMS): kept as read
                 continue
             entry = dict(entry)
             index = int(entry.get("buffer", 0))
@@ -335,11 +347,25 @@ class _Writer:
                         raise FormatError(f"signature {sig['key']!r} {key[:-1]} {name!r} names a tensor "
                                           "that is no longer in the model")
                     entries.append({"name": name.encode("utf-8", "surrogateescape"), "tensor_index": lookup[id(tensor)]})
+                for position, entry in (sig.get(keys.DANGLING_ENTRIES) or {}).get(key, []):
+                    entries.insert(min(position, len(entries)), entry)  # as read: they name no tensor
                 table[key] = entries
-            table["signature_key"] = sig["key"].encode("utf-8", "surrogateescape")
+            if sig["key"] or "signature_key" in table:  # one left out when read stays left out
+                table["signature_key"] = sig["key"].encode("utf-8", "surrogateescape")
             table["subgraph_index"] = index
             out.append(table)
+        for position, table in self.graph.meta.get(keys.DANGLING_SIGNATURES) or []:
+            out.insert(min(position, len(out)), table)  # as read: they name no subgraph
         return out
+
+
+def _leave_out_absent(sg: dict) -> dict:
+    """The lists a subgraph left out when read and that are still empty are left out again
+    (LiteRT refuses a subgraph without tensors, yet takes an empty list)."""
+    absent = sg.get(keys.ABSENT_LISTS)
+    if not absent:
+        return sg
+    return {k: v for k, v in sg.items() if k != keys.ABSENT_LISTS and not (k in absent and (v is None or not len(v)))}
 
 
 def _has_scale(quantization: dict | None) -> bool:
@@ -355,7 +381,7 @@ def _data_size(buffer: dict) -> int:
 def _inline(buffer: dict) -> dict:
     raw = buffer.get(keys.EXTERNAL_DATA)
     if raw is None:
-        return buffer
+        return {k: v for k, v in buffer.items() if k != keys.UNREADABLE_DATA}
     return {"data": raw}
 
 

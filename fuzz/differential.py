@@ -1,0 +1,158 @@
+"""The differential target: graphtool's verdict on a mutated model against the runtime's.
+
+Inputs are the TFLite and GraphDef targets' mutants (DIFFERENTIAL_GRAPHDEF_SHARE of them
+GraphDefs). For each, the runtime that owns the format is asked first (fuzz/runtime_oracle.py:
+LiteRT loads and runs a .tflite on seeded inputs; TensorFlow imports a GraphDef), then graphtool:
+
+- graphtool rejects a model the runtime accepts -> failure (a model that runs is a model users
+  have: graphtool must read it, keep what is odd, and say so in `inspect`);
+- graphtool reads it and writes it back; when the bytes differ, the runtime is asked about the
+  written file, and any other answer (accepts vs refuses, other outputs, another imported
+  graph) -> failure: lossless holds for odd files too.
+
+graphtool accepting a model the runtime refuses is allowed (graphtool is an editor: it must
+open broken models to fix them), and so is a model the runtime crashes on.
+"""
+from __future__ import annotations
+
+import os
+import random
+import time
+from pathlib import Path
+
+import graphtool
+from graphtool import GraphtoolError
+from graphtool.formats import dumps
+
+from .oracle import Verdict, kept_input
+from .runtime_oracle import Opinion, Oracle
+
+DIFFERENTIAL_GRAPHDEF_SHARE = 0.15
+REPEATS = 3  # runs of the input again when its result and the written file's differ: is the runtime consistent?
+
+
+class DifferentialInputs:
+    """generate(rng) -> (bytes, suffix, recipe): a TFLite mutant, or now and then a GraphDef one."""
+
+    def __init__(self, fixtures: Path):
+        from .graphdef_gen import GraphdefInputs
+        from .tflite_gen import TfliteInputs
+
+        self.tflite = TfliteInputs(fixtures / "tflite")
+        self.graphdef = GraphdefInputs(fixtures / "graphdef")
+
+    def generate(self, rng: random.Random) -> tuple[bytes, str, str]:
+        source = self.graphdef if rng.random() < DIFFERENTIAL_GRAPHDEF_SHARE else self.tflite
+        return source.generate(rng)
+
+
+def _runtime(path: str) -> str:
+    return "litert" if path.endswith(".tflite") else "tensorflow"
+
+
+def _answer(opinion: Opinion) -> str:
+    if opinion.crashed:
+        return "crashes"
+    if not opinion.ok:
+        return "refuses"
+    return "runs" if opinion.fingerprint and not opinion.fingerprint.startswith("loaded") else "loads"
+
+
+class DifferentialChecker:
+    """The oracles start with the checker (in the worker, before the first timed input)."""
+
+    def __init__(self):
+        self.oracles = {"litert": Oracle("litert"), "tensorflow": Oracle("tensorflow")}
+        for oracle in self.oracles.values():
+            oracle.process = oracle._start()
+
+    def __call__(self, path: str) -> Verdict:
+        verdict = Verdict()
+        with kept_input(path, verdict):
+            self._check(path, verdict)
+        return verdict
+
+    def _check(self, path: str, verdict: Verdict) -> None:
+        runtime = _runtime(path)
+        oracle = self.oracles[runtime]
+        theirs = self._ask(oracle, path, verdict)
+        verdict.notes[runtime] = _answer(theirs)
+        try:
+            graph = graphtool.load(path)
+        except GraphtoolError as exc:
+            verdict.outcome, verdict.error, verdict.message = "rejected", type(exc).__name__, str(exc)[:500]
+            if theirs.ok:
+                verdict.fail("rejects", f"graphtool rejects a model {runtime} {_answer(theirs)}: {str(exc)[:300]}")
+            return
+        except Exception as exc:  # noqa: BLE001 - anything but GraphtoolError is a failure
+            verdict.fail("load", "unexpected exception", exc)
+            return
+        written = self._write(verdict, graph, path, theirs)
+        if written is None or written == Path(path).read_bytes():
+            return
+        copy = os.path.join(os.path.dirname(os.path.abspath(path)), ".written-" + os.path.basename(path))
+        try:
+            Path(copy).write_bytes(written)
+            ours = self._ask(oracle, copy, verdict)
+        finally:
+            if os.path.exists(copy):
+                os.unlink(copy)
+        if (ours.ok, ours.fingerprint) != (theirs.ok, theirs.fingerprint):
+            self._judge_difference(verdict, runtime, path, copy, written, graph, theirs, ours)
+
+    def _judge_difference(self, verdict: Verdict, runtime: str, path: str, copy: str, written: bytes, graph,
+                          theirs: Opinion, ours: Opinion) -> None:
+        """The runtime answered otherwise on what graphtool wrote back. Not graphtool's doing
+        when the runtime is not consistent with itself, or when every field was kept (LiteRT's
+        object API says so) and the result depends only on where the bytes lie, which a model
+        can only do by reading outside its buffers: then inspect must warn about it."""
+        oracle = self.oracles[runtime]
+        if theirs.ok and ours.ok:
+            again = {self._ask(oracle, path, verdict).fingerprint for _ in range(REPEATS)}
+            oracle.close()  # and once in a fresh process: memory never written differs between processes
+            again.add(self._ask(oracle, path, verdict).fingerprint)
+            if ours.fingerprint in again or len(again | {theirs.fingerprint}) > 1:
+                verdict.notes[runtime] = "nondeterministic: the same file gives other outputs (reads memory it never wrote)"
+                return
+        if runtime == "litert" and self._same_fields(oracle, path, copy, written, verdict):
+            warnings = graphtool.inspect(graph).warnings
+            if warnings:
+                verdict.notes["lossless"] = ("every field kept; LiteRT's result depends on where they lie, on a model "
+                                             f"inspect warns about ({warnings[0][:200]})")
+            else:
+                verdict.fail("lossless", "every field kept, yet LiteRT's result changed: the model reads outside "
+                                         "what it declares, and inspect does not warn about it")
+            return
+        verdict.fail("lossless", f"{runtime} {_answer(theirs)} on the input ({theirs.error or theirs.fingerprint[:16]})"
+                                 f" but {_answer(ours)} on what graphtool wrote back "
+                                 f"({ours.error or ours.fingerprint[:16]})")
+
+    def _same_fields(self, oracle: Oracle, path: str, copy: str, written: bytes, verdict: Verdict) -> bool:
+        Path(copy).write_bytes(written)
+        start = time.perf_counter()
+        try:
+            return bool(oracle.same_fields(path, copy))
+        finally:
+            verdict.oracle_seconds += time.perf_counter() - start
+            os.unlink(copy)
+
+    @staticmethod
+    def _ask(oracle: Oracle, path: str, verdict: Verdict) -> Opinion:
+        start = time.perf_counter()
+        try:
+            return oracle.ask(path)
+        finally:
+            verdict.oracle_seconds += time.perf_counter() - start
+
+    @staticmethod
+    def _write(verdict: Verdict, graph, path: str, theirs: Opinion) -> bytes | None:
+        try:
+            return dumps(graph, path, allow_unknown=True)
+        except GraphtoolError as exc:
+            verdict.notes["write"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+            if theirs.ok:
+                verdict.fail("write", f"graphtool reads a model the runtime {_answer(theirs)} but cannot write it "
+                                      f"back: {str(exc)[:300]}")
+        except Exception as exc:  # noqa: BLE001
+            verdict.fail("write", "unexpected exception", exc)
+        return None

@@ -156,6 +156,11 @@ def summary_lines(report: Report) -> list[str]:
              f"{report.slowest.get('recipe', '')[:120]})",
              f"  peak memory added by one input: {report.peak_rss_mb:.1f} MB resident"
              + (f", {report.peak_traced_mb:.1f} MB traced" if report.peak_traced_mb else "")]
+    judged = {runtime: {key.split(": ", 1)[1]: count for key, count in report.allowed.items()
+                        if key.startswith(runtime + ": ")} for runtime in ("litert", "tensorflow")}
+    for runtime, answers in judged.items():
+        if answers:
+            lines.append(f"  judged by {runtime}: {sum(answers.values()):,} inputs ({', '.join(f'{a} {n:,}' for a, n in sorted(answers.items()))})")
     if report.worker_restarts:
         lines.append(f"  worker restarts: {report.worker_restarts}")
     for key, count in report.failures.most_common():

@@ -127,7 +127,8 @@ class _Reader:
                         loader=loader)
         if td.get("sparsity") is not None:
             tensor.meta[keys.SPARSITY] = td["sparsity"]
-            self.problems += [f"{where}: {problem}" for problem in _sparsity_problems(td["sparsity"])]
+            values = None if raw is None or not dtype.itemsize else raw.size // dtype.itemsize
+            self.problems += [f"{where}: {problem}" for problem in _sparsity_problems(td["sparsity"], values)]
             if raw is None and unreadable is None:
                 self.problems.append(f"{where}: sparse, but its buffer holds no values (a kernel reads outside it)")
         keys.mark_described(tensor)
@@ -241,6 +242,10 @@ class _Reader:
                                          f"({len(tensors)} tensors); kept as read")
                     refs.append(None)
             graph.set_inputs(name, refs)
+            op = graph.node(name).op
+            if len(refs) < ops.MIN_INPUTS.get(op, 0) and not keys.is_custom(graph.node(name)):
+                self.problems.append(f"{where}: operator {i} ({op}) has {len(refs)} inputs, its kernel reads "
+                                     f"{ops.MIN_INPUTS[op]} (past the list)")
             if len(outputs) != len(od.get("outputs", [])) or len(refs) != len(od.get("inputs", [])) or \
                     any(r is None and int(t) != -1 for r, t in zip(refs, od.get("inputs", []))):
                 graph.node(name).meta[keys.RAW_INDICES] = tables.operator_io(graph, name)
@@ -351,20 +356,31 @@ class _Reader:
         return b"" if raw is None else raw.tobytes()
 
 
-def _sparsity_problems(sparsity: dict) -> list[str]:
-    """What in a sparse tensor's compressed levels would make a kernel read outside them: a
-    CSR level's segments must not decrease and must end at its number of indices. LiteRT
-    does not check, and reads what lies beyond."""
-    problems = []
+def _sparsity_problems(sparsity: dict, values: int | None) -> list[str]:
+    """What in a sparse tensor's compressed levels would make a kernel read outside them or
+    its values: a CSR level's segments must run in order from 0 over one entry per position of
+    the level above, ending at its number of indices, and the levels must describe as many
+    values as the buffer holds. LiteRT does not check, and reads what lies beyond."""
+    problems, count = [], 1
     for level, metadata in enumerate(sparsity.get("dim_metadata") or []):
+        if int(metadata.get("format", 0)) == 0:  # DENSE
+            count *= max(0, int(metadata.get("dense_size", 0)))
+            continue
         segments = (metadata.get("array_segments") or {}).get("values")
         indices = (metadata.get("array_indices") or {}).get("values")
-        if int(metadata.get("format", 0)) != 1 or segments is None or indices is None:
-            continue
+        if segments is None or indices is None:
+            problems.append(f"sparse level {level} has no segments or indices")
+            return problems
         segments = np.asarray(segments, np.int64)
-        if segments.size and (np.any(np.diff(segments) < 0) or segments[0] < 0 or segments[-1] != len(indices)):
-            problems.append(f"sparse level {level}: its segments do not run in order from 0 to its "
-                            f"{len(indices)} indices (a kernel reads outside them)")
+        if (len(segments) != count + 1 or np.any(np.diff(segments) < 0) or segments[0] != 0
+                or segments[-1] != len(indices)):
+            problems.append(f"sparse level {level}: its {len(segments)} segments do not run in order from 0 to its "
+                            f"{len(indices)} indices over the {count} positions above (a kernel reads outside them)")
+            return problems
+        count = len(indices)
+    if values is not None and count != values:
+        problems.append(f"its sparse levels describe {count} values, its buffer holds {values} (a kernel reads "
+                        "outside them)")
     return problems
 
 

@@ -645,6 +645,19 @@ def _sparse_odd_size(model):
     raise AssertionError("no sparse tensor")
 
 
+def _sparse_level_made_dense(model):
+    """The compressed level of the sparse weight read as a dense one of 16: its levels then
+    describe more values than its buffer holds (LiteRT's densify reads past them)."""
+    for tensor in model.subgraphs[0].tensors:
+        if tensor.sparsity is not None:
+            level = tensor.sparsity.dimMetadata[1]
+            level.format, level.denseSize = 0, 16
+            level.arraySegmentsType = level.arrayIndicesType = 0
+            level.arraySegments = level.arrayIndices = None
+            return
+    raise AssertionError("no sparse tensor")
+
+
 def _op_input(value):
     return lambda m: _set(_first_op_with_inputs(m), "inputs", 0, value)
 
@@ -784,6 +797,10 @@ CASES = [
     Case("const_buffer_four_bytes_long", edited("float_cnn.tflite", _resize_const(4)), False, True, kept=True),
     Case("const_shape_huge", edited("float_cnn.tflite", _const_shape([2**31 - 1, 2**31 - 1, 2**31 - 1])), True, True),
     Case("const_shape_negative", edited("float_cnn.tflite", _const_shape([-5, 16])), False, True),
+    Case("sparse_levels_describe_other_values", edited("sparse.tflite", _sparse_level_made_dense), False, True,
+         kept=True),
+    Case("assign_variable_with_one_input", edited("resource_variables.tflite", lambda m: setattr(
+        m.subgraphs[1].operators[1], "inputs", [int(m.subgraphs[1].operators[1].inputs[0])])), False, True, kept=True),
     Case("sparse_values_not_whole_floats", edited("sparse.tflite", _sparse_odd_size), False, True, kept=True),
     Case("buffer_offset_8_inside_the_flatbuffer", edited("float_cnn.tflite", _buffer_outside_flatbuffer(8)),
          False, True),

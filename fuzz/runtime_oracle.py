@@ -100,6 +100,13 @@ def _litert_same(first: str, second: str) -> dict:
     try:
         models = [schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(Path(p).read_bytes(), 0))
                   for p in (first, second)]
+        for model in models:  # an options type the schema does not know reads as no options, as LiteRT takes it
+            for subgraph in model.subgraphs or []:
+                for operator in subgraph.operators or []:
+                    if operator.builtinOptions is None:
+                        operator.builtinOptionsType = 0
+                    if getattr(operator, "builtinOptions2", None) is None:
+                        operator.builtinOptions2Type = 0
         return {"ok": True, "same": _plain(models[0]) == _plain(models[1])}
     except Exception as exc:  # noqa: BLE001 - a file the object API cannot read
         return {"ok": False, "error": f"{type(exc).__name__}: {str(exc)[:300]}"}

@@ -64,7 +64,7 @@ class DifferentialChecker:
     def __init__(self):
         self.oracles = {"litert": Oracle("litert"), "tensorflow": Oracle("tensorflow")}
         for oracle in self.oracles.values():
-            oracle.process = oracle._start()
+            oracle.process = oracle.start()
 
     def __call__(self, path: str) -> Verdict:
         verdict = Verdict()

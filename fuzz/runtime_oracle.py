@@ -172,7 +172,8 @@ class Oracle:
         self.process: subprocess.Popen | None = None
         self.restarts = 0
 
-    def _start(self) -> subprocess.Popen:
+    def start(self) -> subprocess.Popen:
+        """The runtime process, started and ready (RuntimeError when it cannot start)."""
         process = subprocess.Popen([sys.executable, "-m", "fuzz.runtime_oracle", self.runtime], cwd=ROOT,
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                    text=True, preexec_fn=_unlimited)
@@ -195,7 +196,7 @@ class Oracle:
 
     def _request(self, line: str) -> dict | None:
         if self.process is None or self.process.poll() is not None:
-            self.process = self._start()
+            self.process = self.start()
         import select
 
         self.process.stdin.write(line + "\n")

@@ -8,6 +8,8 @@ writer.
 """
 from __future__ import annotations
 
+import math
+
 from typing import Any
 
 import numpy as np
@@ -20,6 +22,7 @@ from .schema import Schema, load_schema
 
 FORMAT = "tflite"
 MAX_RANK = 32  # numpy's limit is 64; no TFLite kernel goes past 8
+MAX_ELEMENTS = 1 << 40  # a constant's dimensions (zeros left out) multiplied past this are not decoded
 
 
 def read(data: bytes, source: str | None = None) -> Graph:
@@ -101,8 +104,9 @@ class _Reader:
         where = f"subgraph {sg_index} tensor {index} ({name!r})"
         try:
             dtype = DType.from_tflite(td["type"])
-        except ValueError as exc:
-            raise FormatError(str(exc), where=where) from None
+        except ValueError as exc:  # LiteRT loads it (a kernel that reads the tensor refuses it): kept as read
+            self.problems.append(f"{where}: {exc}; kept as read")
+            dtype = None
         shape = _shape(td)
         try:
             quantization = _quantization(td.get("quantization"), shape, where)
@@ -127,7 +131,7 @@ class _Reader:
                         loader=loader)
         if td.get("sparsity") is not None:
             tensor.meta[keys.SPARSITY] = td["sparsity"]
-            values = None if raw is None or not dtype.itemsize else raw.size // dtype.itemsize
+            values = None if raw is None or dtype is None or not dtype.itemsize else raw.size // dtype.itemsize
             self.problems += [f"{where}: {problem}" for problem in _sparsity_problems(td["sparsity"], values)]
             if raw is None and unreadable is None:
                 self.problems.append(f"{where}: sparse, but its buffer holds no values (a kernel reads outside it)")
@@ -136,15 +140,17 @@ class _Reader:
 
     def _loader(self, raw: np.ndarray, dtype: DType, shape: tuple | None, td: dict, where: str):
         if td.get("sparsity") is not None:  # the stored non-zero values, 1-D
-            if dtype.itemsize is None or raw.size % dtype.itemsize:
+            if dtype is None or dtype.itemsize is None or raw.size % dtype.itemsize:
                 raise _Unchecked(f"sparse {dtype} buffer of {raw.size} bytes", where=where)
             return lambda: tensor_data.decode(raw, dtype, (raw.size // dtype.itemsize,), where)
-        if shape is None or any(d is None for d in shape) or dtype.numpy is None:
-            return lambda: raw  # no shape to give the bytes: keep them as they are
+        if dtype is None or shape is None or any(d is None for d in shape) or dtype.numpy is None:
+            return lambda: raw  # no type or shape to give the bytes: keep them as they are
         declared = td.get("shape")
         if declared is not None and tuple(int(d) for d in declared) != shape:  # LiteRT sizes it by `shape`
             raise _Unchecked(f"constant's shape_signature {list(shape)} disagrees with its shape {list(declared)}",
                              where=where)
+        if math.prod(d for d in shape if d) > MAX_ELEMENTS:  # numpy cannot hold even an empty one
+            raise _Unchecked(f"constant claims shape {list(shape)}, larger than graphtool represents", where=where)
         if len(shape) > MAX_RANK:
             raise _Unchecked(f"constant has rank {len(shape)}; graphtool decodes ranks up to {MAX_RANK}",
                               where=where)

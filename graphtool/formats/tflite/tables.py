@@ -124,9 +124,12 @@ def compact_buffers(graph: Graph, candidates: set[int] | None = None) -> tuple[i
     if header:
         header = dict(header)
         if header.get("metadata") is not None:
-            header["metadata"] = [{**e, "buffer": mapping[int(e.get("buffer", 0))]} for e in header["metadata"]]
+            # an index that named no buffer when read (keys.PROBLEMS) names none still
+            header["metadata"] = [{**e, "buffer": mapping.get(int(e.get("buffer", 0)), int(e.get("buffer", 0)))}
+                                  for e in header["metadata"]]
         if header.get("metadata_buffer") is not None:
-            header["metadata_buffer"] = np.array([mapping[int(b)] for b in header["metadata_buffer"]], np.int32)
+            header["metadata_buffer"] = np.array([mapping.get(int(b), int(b)) for b in header["metadata_buffer"]],
+                                                 np.int32)
         graph.meta[keys.HEADER] = header
     sizes = [buffer_bytes(buffers[i]) for i in unused]
     return len(unused), sum(0 if raw is None else int(raw.size) for raw in sizes)

@@ -46,7 +46,10 @@ class _Reader:
         self.problems: list[str] = []
         for index, buffer in enumerate(self.buffers):
             offset, size = int(buffer.get("offset", 0)), int(buffer.get("size", 0))
-            if offset > 1:  # stored after the flatbuffer (models over 2 GB)
+            if offset > 1 and not size:  # an empty buffer "after the flatbuffer": kept as read
+                self.problems.append(f"buffer {index}: stored after the flatbuffer at offset {offset}, but empty; "
+                                     "kept as read")
+            elif offset > 1:  # stored after the flatbuffer (models over 2 GB)
                 try:
                     buffer[keys.EXTERNAL_DATA] = self._outside(offset, size, f"buffer {index}")
                     self.external = True
@@ -149,6 +152,10 @@ class _Reader:
         if declared is not None and tuple(int(d) for d in declared) != shape:  # LiteRT sizes it by `shape`
             raise _Unchecked(f"constant's shape_signature {list(shape)} disagrees with its shape {list(declared)}",
                              where=where)
+        expected = tensor_data.expected_nbytes(dtype, shape)
+        if expected is not None and expected > raw.size:  # LiteRT refuses it too (required_bytes <= bytes)
+            raise FormatError(f"buffer holds {raw.size} bytes, a {dtype} tensor of shape {list(shape)} "
+                              f"needs {expected}", where=where)
         if math.prod(d for d in shape if d) > MAX_ELEMENTS:  # numpy cannot hold even an empty one
             raise _Unchecked(f"constant claims shape {list(shape)}, larger than graphtool represents", where=where)
         if len(shape) > MAX_RANK:
@@ -159,10 +166,6 @@ class _Reader:
                 tensor_data.check_strings(raw, shape, where)
             except FormatError as exc:
                 raise _Unchecked(exc.message, where=where) from None
-        expected = tensor_data.expected_nbytes(dtype, shape)
-        if expected is not None and expected > raw.size:
-            raise FormatError(f"buffer holds {raw.size} bytes, a {dtype} tensor of shape {list(shape)} "
-                              f"needs {expected}", where=where)
         if expected is not None and expected < raw.size:  # LiteRT reads the bytes it needs, and runs
             self.problems.append(f"{where}: buffer holds {raw.size} bytes, a {dtype} tensor of shape "
                                  f"{list(shape)} needs {expected} (the rest is kept, unread)")

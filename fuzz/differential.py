@@ -92,16 +92,15 @@ class DifferentialChecker:
         if written is None or written == Path(path).read_bytes():
             return
         copy = os.path.join(os.path.dirname(os.path.abspath(path)), ".written-" + os.path.basename(path))
+        Path(copy).write_bytes(written)
         try:
-            Path(copy).write_bytes(written)
             ours = self._ask(oracle, copy, verdict)
+            if (ours.ok, ours.fingerprint) != (theirs.ok, theirs.fingerprint):
+                self._judge_difference(verdict, runtime, path, copy, graph, theirs, ours)
         finally:
-            if os.path.exists(copy):
-                os.unlink(copy)
-        if (ours.ok, ours.fingerprint) != (theirs.ok, theirs.fingerprint):
-            self._judge_difference(verdict, runtime, path, copy, written, graph, theirs, ours)
+            os.unlink(copy)
 
-    def _judge_difference(self, verdict: Verdict, runtime: str, path: str, copy: str, written: bytes, graph,
+    def _judge_difference(self, verdict: Verdict, runtime: str, path: str, copy: str, graph,
                           theirs: Opinion, ours: Opinion) -> None:
         """The runtime answered otherwise on what graphtool wrote back. Not graphtool's doing
         when the runtime is not consistent with itself, or when every field was kept (LiteRT's
@@ -113,9 +112,7 @@ class DifferentialChecker:
             # and both in a fresh process: memory never written differs between processes, and
             # LiteRT's caches (XNNPACK's packed weights) may answer from a model run before
             oracle.close()
-            copy_path = self._copy(path, written)
-            fresh = [self._ask(oracle, p, verdict).fingerprint for p in (path, copy_path)]
-            os.unlink(copy_path)
+            fresh = [self._ask(oracle, p, verdict).fingerprint for p in (path, copy)]
             if ours.fingerprint in again or len(again | {theirs.fingerprint}) > 1 or fresh[0] == fresh[1]:
                 verdict.notes[runtime] = ("nondeterministic: the same file gives other outputs (reads memory it never "
                                           "wrote, or what an earlier model left)")
@@ -126,7 +123,7 @@ class DifferentialChecker:
             # (documented), and one of them is what the runtime refused
             verdict.notes["lossless"] = f"fields unknown to graphtool's schema left out: {unknown[0][:200]}"
             return
-        if runtime == "litert" and self._same_fields(oracle, path, copy, written, verdict):
+        if runtime == "litert" and self._timed(verdict, oracle.same_fields, path, copy):
             warnings = graphtool.inspect(graph).warnings
             if warnings:
                 verdict.notes["lossless"] = ("every field kept; LiteRT's result depends on where they lie, on a model "
@@ -139,26 +136,15 @@ class DifferentialChecker:
                                  f" but {_answer(ours)} on what graphtool wrote back "
                                  f"({ours.error or ours.fingerprint[:16]})")
 
-    @staticmethod
-    def _copy(path: str, written: bytes) -> str:
-        copy = os.path.join(os.path.dirname(os.path.abspath(path)), ".again-" + os.path.basename(path))
-        Path(copy).write_bytes(written)
-        return copy
-
-    def _same_fields(self, oracle: Oracle, path: str, copy: str, written: bytes, verdict: Verdict) -> bool:
-        Path(copy).write_bytes(written)
-        start = time.perf_counter()
-        try:
-            return bool(oracle.same_fields(path, copy))
-        finally:
-            verdict.oracle_seconds += time.perf_counter() - start
-            os.unlink(copy)
+    def _ask(self, oracle: Oracle, path: str, verdict: Verdict) -> Opinion:
+        return self._timed(verdict, oracle.ask, path)
 
     @staticmethod
-    def _ask(oracle: Oracle, path: str, verdict: Verdict) -> Opinion:
+    def _timed(verdict: Verdict, call, *args):
+        """call(*args), its time counted as the runtime's (verdict.oracle_seconds), not graphtool's."""
         start = time.perf_counter()
         try:
-            return oracle.ask(path)
+            return call(*args)
         finally:
             verdict.oracle_seconds += time.perf_counter() - start
 

@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import FormatError
 from ..formats.tflite import keys as tflite_keys
 from ..formats.tflite.ops import is_operator
-from ..ir import CONST_OP, MISSING_OP, Graph, Node, Ref, Tensor
+from ..ir import CONST_OP, MISSING_OP, DType, Graph, Node, Ref, Tensor
 from ..ir.attrs import TensorShape
 
 if TYPE_CHECKING:
@@ -206,7 +206,7 @@ def inspect(graph: Graph, structure: bool = False) -> Summary:
     file_size = os.path.getsize(path) if path and os.path.isfile(path) else None
     graphs = [graph] + list(graph.subgraphs)
     constants, broken = _readable([n.outputs[0] for g in graphs for n in g if _is_constant(n)])
-    weighed = [_weight(t) for t in constants if t.shape is not None and len(t.shape) >= 2]
+    weighed = [_weight(t) for t in constants if _is_weight(t)]
     weights = [w for w, _ in weighed]
     sparsity = Sparsity(len(weights), sum(_count(w.shape) for w in weights),
                         sum(round(w.zeros * _count(w.shape)) for w in weights),
@@ -345,11 +345,21 @@ def _is_constant(node: Node) -> bool:
             and node.outputs[0].is_constant and node.outputs[0].num_elements is not None)
 
 
+def _is_weight(tensor: Tensor) -> bool:
+    """A constant of rank 2 or more: the summary reads its values (sparsity, quantization)."""
+    return tensor.shape is not None and len(tensor.shape) >= 2
+
+
 def _readable(constants: list[Tensor]) -> tuple[list[Tensor], list[str]]:
     """The constants whose data can be read, and why the others cannot: a model whose broken
-    constant nothing reads still runs, so it is summarised without it."""
+    constant nothing reads still runs, so it is summarised without it. Only what the summary
+    reads the values of is decoded: weights, and strings (sized by their lengths); the others
+    are sized by their shapes."""
     readable, broken = [], []
     for tensor in constants:
+        if not _is_weight(tensor) and tensor.dtype is not DType.STRING:
+            readable.append(tensor)
+            continue
         try:
             tensor.data  # noqa: B018 (loaders are lazy)
         except FormatError as exc:

@@ -80,3 +80,10 @@ def is_operator(node) -> bool:
 def is_subgraph_field(name: str) -> bool:
     """Options fields that hold subgraph indices (IF, WHILE, CALL_ONCE, CALL, StableHLO)."""
     return name.endswith(("subgraph_index", "subgraph_indices")) or name == "subgraph"
+
+
+def owns_options(op: str, member: str | None) -> bool:
+    """True when an options table of type `member` is `op`'s own (CallOnceOptions for CALL_ONCE,
+    StablehloWhileOptions for STABLEHLO_WHILE): LiteRT reads an operator's options only as its
+    own type, so only then do the subgraph indices in them name subgraphs."""
+    return member is not None and member.removesuffix("Options").lower() == op.replace("_", "").lower()

@@ -16,7 +16,7 @@ import numpy as np
 
 from ...errors import FormatError
 from ...ir import DType, Graph, Node, Quantization, Ref, Tensor
-from . import associated_files, keys, ops, tables, tensor_data
+from . import associated_files, keys, ops, tables, tensor_data, variables
 from .flatbuf import Decoder
 from .schema import Schema, load_schema
 
@@ -66,6 +66,7 @@ class _Reader:
         tensors = [self._tensors(sg, i) for i, sg in enumerate(subgraphs)]
         for index, (sg, graph) in enumerate(zip(subgraphs, graphs)):
             self._fill(graph, sg, index, tensors[index], graphs)
+        self.problems += variables.unassigned_reads(graphs)
         main = graphs[0]
         main.subgraphs = graphs[1:]
         dangling = [(position, sig) for position, sig in enumerate(self.model.get("signature_defs") or [])
@@ -281,12 +282,13 @@ class _Reader:
         node.meta.update({keys.VERSION: int(opcode.get("version", 1)), keys.CUSTOM: ops.is_custom(opcode),
                           keys.OPCODE_INDEX: opcode_index, keys.OPERATOR: od})
         if od.get("builtin_options") is not None:
-            node.attrs = self._options(od["builtin_options"], graphs, where)
             node.meta[keys.OPTIONS_TYPE] = self.schema.union_member("BuiltinOptions", od["builtin_options_type"])
+            node.attrs = self._options(od["builtin_options"], node.op, node.meta[keys.OPTIONS_TYPE], graphs, where)
         if od.get("builtin_options_2") is not None:
-            node.attrs["options_2"] = self._options(od["builtin_options_2"], graphs, where)
             node.meta[keys.OPTIONS_2_TYPE] = self.schema.union_member("BuiltinOptions2",
                                                                           od["builtin_options_2_type"])
+            node.attrs["options_2"] = self._options(od["builtin_options_2"], node.op, node.meta[keys.OPTIONS_2_TYPE],
+                                                    graphs, where)
         if od.get("intermediates") is not None:
             bad = [int(t) for t in od["intermediates"] if not 0 <= int(t) < len(tensors)]
             if bad:  # LiteRT loads and runs it (only LSTM kernels read them): the table keeps them as read
@@ -301,8 +303,12 @@ class _Reader:
             self.external = True
         return node
 
-    def _options(self, options: dict, graphs: list[Graph], where: str) -> dict[str, Any]:
+    def _options(self, options: dict, op: str, member: str | None, graphs: list[Graph], where: str) -> dict[str, Any]:
+        """The options as attrs, subgraph indices as the Graphs they name. Options of another
+        operator's type (LiteRT reads none of them) keep their numbers: they name nothing."""
         attrs = dict(options)
+        if not ops.owns_options(op, member):
+            return attrs
         for key, value in options.items():
             if ops.is_subgraph_field(key):
                 if isinstance(value, np.ndarray):

@@ -305,7 +305,7 @@ class _Writer:
             entry = dict(entry)
             index = int(entry.get("buffer", 0))
             raw = tables.stored_data(self.buffers[index]) if index < len(self.buffers) else None
-            if raw is None or raw.tobytes() != bytes(wanted[name]):
+            if (b"" if raw is None else raw.tobytes()) != bytes(wanted[name]):  # no data reads as empty
                 if 0 < index < len(self.buffers) and self._only_metadata_uses(index, model):
                     self.buffers[index] = {"data": np.frombuffer(bytes(wanted[name]), np.uint8)}
                 else:

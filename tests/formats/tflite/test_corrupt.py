@@ -723,6 +723,18 @@ def _unknown_options_type(model):
     op.builtinOptionsType = 250  # Pack() writes the options table regardless of its type
 
 
+def _var_handle_options(index: int, member: str | None, **fields):
+    """resource_variables.tflite's operator `index` (a VAR_HANDLE) with options of type `member`
+    (None: no options; LiteRT then names the variable "")."""
+    def edit(model):
+        op = model.subgraphs[0].operators[index]
+        op.builtinOptionsType = 0 if member is None else getattr(fb.BuiltinOptions, member)
+        op.builtinOptions = None if member is None else getattr(fb, member + "T")()
+        for name, value in fields.items():
+            setattr(op.builtinOptions, name, value)
+    return edit
+
+
 @dataclass(frozen=True)
 class Case:
     id: str
@@ -801,6 +813,12 @@ CASES = [
          kept=True),
     Case("assign_variable_with_one_input", edited("resource_variables.tflite", lambda m: setattr(
         m.subgraphs[1].operators[1], "inputs", [int(m.subgraphs[1].operators[1].inputs[0])])), False, True, kept=True),
+    Case("var_handle_without_options_reads_unassigned", edited("resource_variables.tflite", _var_handle_options(
+        2, None)), False, True, kept=True),
+    Case("var_handle_with_call_once_options_subgraph_16", edited("resource_variables.tflite", _var_handle_options(
+        1, "CallOnceOptions", initSubgraphIndex=16)), False, True),
+    Case("metadata_names_buffer_0", edited("float_cnn.tflite", lambda m: setattr(m.metadata[0], "buffer", 0)),
+         False, True),
     Case("sparse_values_not_whole_floats", edited("sparse.tflite", _sparse_odd_size), False, True, kept=True),
     Case("buffer_offset_8_inside_the_flatbuffer", edited("float_cnn.tflite", _buffer_outside_flatbuffer(8)),
          False, True),
@@ -933,6 +951,27 @@ def test_kept_as_read(case):
     warnings = graphtool.inspect(graph).warnings
     assert warnings, f"{case.id}: no warning"
     assert dumps(graph, allow_unknown=True) == data, f"{case.id}: written back with other bytes"
+
+
+@pytest.mark.parametrize("case_id", ["var_handle_with_call_once_options_subgraph_16", "metadata_names_buffer_0"])
+def test_odd_but_legal_fields_written_back(case_id):
+    """Fields LiteRT reads harmlessly come back byte for byte: options of another operator's
+    type (their subgraph index names nothing) and a metadata entry naming the empty buffer 0."""
+    data = _make(CASES[CASE_IDS.index(case_id)])
+    assert dumps(graphtool.load(data), allow_unknown=True) == data
+
+
+def test_foreign_options_keep_their_numbers():
+    data = _make(CASES[CASE_IDS.index("var_handle_with_call_once_options_subgraph_16")])
+    node = next(n for n in graphtool.load(data) if n.op == "VAR_HANDLE" and "init_subgraph_index" in n.attrs)
+    assert node.attrs["init_subgraph_index"] == 16
+
+
+def test_unassigned_variable_read_named():
+    data = _make(CASES[CASE_IDS.index("var_handle_without_options_reads_unassigned")])
+    warnings = graphtool.inspect(graphtool.load(data)).warnings
+    assert any("READ_VARIABLE" in w and "before anything assigns it" in w for w in warnings), warnings
+    assert not graphtool.inspect(graphtool.load(FIXTURES["resource_variables.tflite"])).warnings
 
 
 @needs_schema

@@ -92,6 +92,14 @@ def make_input(node: Node) -> None:
     node.meta = {k: v for k, v in node.meta.items() if k not in keys.OPERATOR_KEYS}
 
 
+def take_place(old: Tensor, new: Tensor) -> None:
+    """`new`, replacing `old`, takes the earlier of their two places in the tensor list (where
+    a converter writing the model afresh puts it), not the place after every tensor read."""
+    places = [t.meta[keys.INDEX] for t in (old, new) if keys.INDEX in t.meta]
+    if places:
+        new.meta[keys.INDEX] = min(places)
+
+
 # -- names ---------------------------------------------------------------------------------------
 
 def rename_tensor(graph: Graph, ref: Ref, name: str) -> None:

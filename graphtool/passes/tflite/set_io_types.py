@@ -267,6 +267,7 @@ class _Surgery:
         graph.remove_node(name)
         graph.inputs[port.index] = node.name
         tflite_edit.retarget_signatures(self.model, old, new)
+        tflite_edit.take_place(old, new)
         tflite_edit.rename_tensor(graph, Ref(node.name, 0), old.name)
         if graph.inputs[port.index] != old.name and old.name not in graph:
             graph.rename_node(graph.inputs[port.index], old.name)

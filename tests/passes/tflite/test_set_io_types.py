@@ -235,6 +235,22 @@ def test_int8_to_float_and_back_gives_the_fixture_byte_for_byte():
     assert tflite.write(graph) == original
 
 
+@pytest.mark.litert
+def test_an_integer_input_takes_the_float_inputs_place(tmp_path):
+    """quantize_nodes appends the QUANTIZE's integer tensor after every tensor read; once
+    set_io_types makes it the input, it is written where the float input was (first, as the
+    converter and ai-edge-quantizer write their integer models), not last."""
+    samples = tmp_path / "samples.npz"
+    np.savez(samples, image=np.random.default_rng(0).random((4, 8, 8, 1), np.float32))
+    graph = graphtool.load(FLOAT_CNN)
+    first = graphtool.load(FLOAT_CNN).inputs[0]
+    transform(graph, f"quantize_nodes(calibration={samples}) set_io_types(inputs=int8)")
+    written = graphtool.load(tflite.write(graph))
+    (name,) = written.inputs
+    tensor = written.node(name).outputs[0]
+    assert (name, tensor.dtype.value, tensor.meta[keys.INDEX]) == (first, "int8", 0)
+
+
 def test_float16_output_raises_op_versions_and_min_runtime():
     data, _ = set_types(FULL_INT8.read_bytes(), "set_io_types(outputs=float16)")
     graph = graphtool.load(data)

@@ -31,7 +31,7 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -472,7 +472,8 @@ def calibrate(model: Graph | str | os.PathLike | bytes, data: Any, *, method: st
               decay: float = 0.9, percentile: float = 99.99, batch_size: int = 32,
               inputs: Sequence[str] | None = None, tensors: Sequence[str] | None = None,
               progress: bool | None = None, bits: int = 8, symmetric: bool = False,
-              memory_mb: float = MEMORY_MB) -> Calibration:
+              memory_mb: float = MEMORY_MB,
+              observe: Mapping[str, Callable[[np.ndarray], None]] | None = None) -> Calibration:
     """Run `model` on `data` and return the range of each float32 tensor (all of them, or
     `tensors`, given as `node` or `node:port`).
 
@@ -481,7 +482,8 @@ def calibrate(model: Graph | str | os.PathLike | bytes, data: Any, *, method: st
     `batch_size` samples unless an input fixes its batch size, or fewer when LiteRT would keep
     more than `memory_mb` of tensors for one run. `bits` and `symmetric` are the quantization
     method=mse chooses ranges for. `progress`: a bar on stderr (None: on a terminal, for runs
-    over a second)."""
+    over a second). `observe` maps calibrated tensors to callables that are handed each batch's
+    values too (where LiteRT keeps them: read them, do not keep them)."""
     if method not in METHODS:
         raise CalibrationError(f"unknown method {method!r}; one of {', '.join(METHODS)}")
     if not 0.0 <= decay < 1.0:
@@ -504,10 +506,11 @@ def calibrate(model: Graph | str | os.PathLike | bytes, data: Any, *, method: st
         size = fixed_batch or _bounded(batch_size, runner.sample_bytes, memory_mb)
         batches, total = sample_batches(data, runner.inputs, size)
         statistics = [_statistic(method, decay, percentile, bits, symmetric) for _ in runner.tensors]
+        observers = _observers(runner.tensors, observe or {})
         samples = count = 0
         with Progress("calibrating", total, progress) as bar:
             for batch in _fixed_size(batches, fixed_batch):
-                runner.run(batch, _Updater(runner.tensors, statistics, count, source))
+                runner.run(batch, _Updater(runner.tensors, statistics, count, source, observers))
                 count += 1
                 samples += count_of(batch)
                 bar.update(count_of(batch))
@@ -526,12 +529,25 @@ def _bounded(batch_size: int, sample_bytes: int, memory_mb: float) -> int:
     return max(1, min(batch_size, int(memory_mb * (1 << 20)) // sample_bytes))
 
 
-class _Updater:
-    """Feeds each tensor's values of one batch to its statistic (NaN or infinity is an error
-    naming the data and the tensor)."""
+def _observers(tensors: list[str], observe: Mapping[str, Callable[[np.ndarray], None]]) -> dict[int, Callable]:
+    numbers = {name: number for number, name in enumerate(tensors)}
+    found = {}
+    for name, observer in observe.items():
+        key = name if name in numbers else tensor_key(name)
+        if key not in numbers:
+            raise CalibrationError(f"cannot observe {name!r}: not a calibrated float32 tensor")
+        found[numbers[key]] = observer
+    return found
 
-    def __init__(self, names: list[str], statistics: list[_Statistic], batch: int, source: str):
+
+class _Updater:
+    """Feeds each tensor's values of one batch to its statistic and observer (NaN or infinity
+    is an error naming the data and the tensor)."""
+
+    def __init__(self, names: list[str], statistics: list[_Statistic], batch: int, source: str,
+                 observers: dict[int, Callable[[np.ndarray], None]] | None = None):
         self.names, self.statistics, self.batch, self.source = names, statistics, batch, source
+        self.observers = observers or {}
 
     def __call__(self, number: int, values: np.ndarray) -> None:
         if values.size == 0:
@@ -541,6 +557,8 @@ class _Updater:
             raise CalibrationError(f"{self.source}: tensor {self.names[number]} holds NaN or infinity on batch "
                                    f"{self.batch}; calibrate only the tensors that matter (tensors=...)")
         self.statistics[number].update(values, low, high)
+        if number in self.observers:
+            self.observers[number](values)
 
 
 def _fixed_size(batches: Iterable[dict[str, np.ndarray]], size: int | None) -> Iterator[dict[str, np.ndarray]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Mapping, Protocol
 
 import numpy as np
 
@@ -33,8 +34,15 @@ class Rewritten:
     bias_clipped: int
 
 
-def apply(graph: Graph, plan: Plan, per_channel: bool) -> Rewritten:
-    rewriter = _Rewriter(graph, plan, per_channel)
+class Rounder(Protocol):
+    def round(self, weights: np.ndarray, axis: int | None, qmax: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def apply(graph: Graph, plan: Plan, per_channel: bool, rounding: str = "away",
+          rounders: Mapping[str, Rounder] | None = None) -> Rewritten:
+    """Rewrite `graph` as `plan` says. Weights round as `rounding` says (symmetric()'s away or
+    even), or through the operator's entry in `rounders` (gptq.Layer) where it has one."""
+    rewriter = _Rewriter(graph, plan, per_channel, rounding, rounders or {})
     rewriter.run()
     return Rewritten(rewriter.counts, rewriter.bias_clipped)
 
@@ -45,8 +53,9 @@ def quantization(params: Params) -> Quantization:
 
 
 class _Rewriter:
-    def __init__(self, graph: Graph, plan: Plan, per_channel: bool):
+    def __init__(self, graph: Graph, plan: Plan, per_channel: bool, rounding: str, rounders: Mapping[str, Rounder]):
         self.graph, self.plan, self.per_channel = graph, plan, per_channel
+        self.rounding, self.rounders = rounding, rounders
         self.dtype = plan.dtype
         self.suffix = f"_{plan.dtype.value}"
         self.integer: dict[Value, Ref] = {}  # where each value's integer form is read
@@ -135,7 +144,10 @@ class _Rewriter:
         rule, inputs = op.rule, self.graph.inputs_of(op.node.name)
         weight_ref = inputs[rule.weight.slot]
         axis = rule.weight.axis if self.per_channel else None
-        data, scales = symmetric(np.asarray(self.graph.tensor(weight_ref).data, np.float32), axis, WEIGHT_QMAX)
+        weights = np.asarray(self.graph.tensor(weight_ref).data, np.float32)
+        rounder = self.rounders.get(op.node.name)
+        data, scales = rounder.round(weights, axis, WEIGHT_QMAX) if rounder is not None else \
+            symmetric(weights, axis, WEIGHT_QMAX, rounding=self.rounding)
         zeros = np.zeros(scales.size, np.int64)
         self.graph.set_input(op.node.name, rule.weight.slot, self._store(
             weight_ref, ("weight", axis), data, Quantization(scales, zeros, axis or 0)))

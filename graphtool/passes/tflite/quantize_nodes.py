@@ -11,13 +11,13 @@ import dataclasses
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from ...errors import GraphtoolError
 from ...formats import load, tflite
 from ...formats.tflite import keys, ops, tables, versions
 from ...ir import DType, Graph
-from ..helpers import integer_plan, integer_rewrite
+from ..helpers import gptq, integer_plan, integer_rewrite
 from ..helpers.keep import Keep
 from ..helpers.samples_param import Samples, samples_of
 from ..helpers.target_sqnr import FALLBACK_DOC, TARGET_DOC, mixed_precision, target_of
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ...runtime.calibrate import Calibration
 
 ACTIVATIONS = {"int8": DType.INT8, "int16": DType.INT16}
+ROUNDINGS = ("away", "even", "gptq")
 QUANTIZED_TYPES = frozenset({DType.INT8, DType.UINT8, DType.INT16, DType.INT4})
 
 
@@ -45,6 +46,10 @@ class Params:
         "doc": "how a tensor's range comes from its calibrated values: minmax, percentile or mse (the range "
                "with the least quantization error)"})
     percentile: float = field(default=99.99, metadata={"doc": "percentile kept by method=percentile"})
+    rounding: str = field(default="away", metadata={
+        "doc": "how weights take their int8 grid point: away (nearest, halves away from zero, as the converter), "
+               "even (nearest, halves to even, as ai-edge-quantizer) or gptq (error feedback over the calibrated "
+               "inputs: lower output error, slower; needs .npz samples)"})
     keep: list[str] = field(default_factory=list, metadata={
         "doc": "operator (or its output tensor) to keep float (repeat for several)"})
     keep_op: list[str] = field(default_factory=list, metadata={
@@ -90,6 +95,15 @@ def quantize_nodes(graph: Graph, params: Params, context: Context) -> PassResult
     read as activations (an ADD's or MUL's constant, PRELU's alpha, PADV2's value) are
     quantized like activations. The rule table is graphtool/passes/helpers/integer_ops.py.
 
+    Weights take their nearest grid point (rounding=away, halves away from zero as the
+    converter rounds them; even, halves to even as ai-edge-quantizer does). rounding=gptq
+    chooses each CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED weight's grid point with error
+    feedback (GPTQ, graphtool/passes/helpers/gptq.py): calibration also sums each layer's input
+    correlations, and the error each weight's rounding leaves is carried onto the weights of
+    its output channel not yet rounded, so the layer's output on the samples moves least. The
+    scales and everything else are those of nearest rounding; it needs .npz samples (or
+    samples from Python), not a ranges .json.
+
     Operators with no integer kernel (or no int16 one), operators named by keep= (or whose
     output tensor is), operators of a type in keep_op= and, when only= is given, every operator
     it does not name stay float, with QUANTIZE and DEQUANTIZE where float meets integer; so do
@@ -116,7 +130,8 @@ def quantize_nodes(graph: Graph, params: Params, context: Context) -> PassResult
 
     stats: activations, quantized (integer operators by type), float (operators left float:
     type -> reason -> count), quantize_added, dequantize_added, requantize_added, weights,
-    biases, bias_clipped (bias values outside int32/int64), samples, min_runtime_version.
+    biases, bias_clipped (bias values outside int32/int64), samples, min_runtime_version,
+    gptq_layers (with rounding=gptq: the layers rounded with error feedback).
     Within quantization error (the bounds measured per operator, int8 and 16x8, are in
     tests/passes/tflite/test_quantize_nodes.py)."""
     settings = _Settings.of(params)
@@ -129,7 +144,9 @@ def quantize_nodes(graph: Graph, params: Params, context: Context) -> PassResult
     work.meta["source"] = graph.meta.get("source")
     keep = Keep.of("quantize_nodes", [work], settings.keep, settings.keep_op, ops.builtin_codes(),
                    settings.only)
-    ranges = _ranges(work, data, settings)
+    rounders = gptq.layers(work) if settings.rounding == "gptq" else {}
+    ranges = _ranges(work, data, settings, {f"{ref.node}:{ref.port}": layer.update for ref, layer in rounders.values()})
+    settings = dataclasses.replace(settings, rounders={name: layer for name, (_, layer) in rounders.items()})
     plan, stats = _quantize(work, ranges, settings, keep, context)
     if target is None:
         if plan.ops:
@@ -157,13 +174,16 @@ def _quantize(work: Graph, ranges: "Calibration", settings: "_Settings", keep: K
         stats["float"] = _float_stats(plan)
         context.log.warning("quantize_nodes: no operator can run in integers")
         return plan, stats
-    done = integer_rewrite.apply(work, plan, settings.per_channel)
+    done = integer_rewrite.apply(work, plan, settings.per_channel, "away" if settings.rounding == "gptq"
+                                 else settings.rounding, settings.rounders)
     versions.raise_versions([work], {n.op for n in work if ops.is_operator(n)} & versions.VERSIONED_OPS)
     stats["quantized"] = dict(sorted(Counter(op.node.op for op in plan.ops.values()).items()))
     stats["float"] = _float_stats(plan)
     stats.update({key: done.counts[key] for key in ("quantize_added", "dequantize_added", "requantize_added",
                                                    "weights", "biases")})
     stats["bias_clipped"] = done.bias_clipped
+    if settings.rounding == "gptq":
+        stats["gptq_layers"] = sum(1 for name in plan.ops if name in settings.rounders)
     stats["min_runtime_version"] = versions.raise_min_runtime(work)
     if plan.float_ops:
         context.log.info("quantize_nodes: %d operator(s) stay float: %s", len(plan.float_ops),
@@ -186,6 +206,8 @@ class _Settings:
     batch_size: int
     memory_mb: float
     calibration: Any
+    rounding: str = "away"
+    rounders: Mapping[str, gptq.Layer] = field(default_factory=dict)  # operator -> its error-feedback rounding
 
     @classmethod
     def of(cls, params: Params) -> "_Settings":
@@ -197,6 +219,8 @@ class _Settings:
             raise PassError(f"quantize_nodes: method must be minmax, percentile or mse, got {params.method!r}")
         if not 50.0 < params.percentile <= 100.0:
             raise PassError(f"quantize_nodes: percentile must be in (50, 100], got {params.percentile}")
+        if params.rounding not in ROUNDINGS:
+            raise PassError(f"quantize_nodes: rounding must be away, even or gptq, got {params.rounding!r}")
         if params.batch_size < 1:
             raise PassError(f"quantize_nodes: batch_size must be at least 1, got {params.batch_size}")
         if not params.memory_mb > 0:
@@ -208,7 +232,7 @@ class _Settings:
                             "quantized from made-up data")
         return cls(params.activations, ACTIVATIONS[params.activations], params.per_channel, params.method,
                    params.percentile, list(params.keep), list(params.keep_op), list(params.only), params.batch_size,
-                   params.memory_mb, data)
+                   params.memory_mb, data, params.rounding)
 
 
 # -- what is refused -------------------------------------------------------------------------------
@@ -245,18 +269,23 @@ def _refuse(graph: Graph) -> None:
 
 # -- calibration -----------------------------------------------------------------------------------
 
-def _ranges(graph: Graph, data: bytes, settings: _Settings) -> "Calibration":
+def _ranges(graph: Graph, data: bytes, settings: _Settings,
+            observe: Mapping[str, Callable[[Any], None]]) -> "Calibration":
     """The Calibration of every float tensor: from a ranges .json, or by running the model in
-    LiteRT on the samples (errors name the samples and the tensor)."""
+    LiteRT on the samples, handing the tensors in `observe` to their observers too (errors
+    name the samples and the tensor)."""
     from ...runtime.calibrate import Calibration, calibrate, is_ranges_file
 
     source = settings.calibration
     try:
         if isinstance(source, (str, os.PathLike)) and is_ranges_file(source):
+            if settings.rounding == "gptq":
+                raise PassError(f"quantize_nodes: rounding=gptq needs calibration samples (.npz), not the ranges "
+                                f"in {os.fspath(source)}")
             return Calibration.load(source)
         return calibrate(data, source, method=settings.method, percentile=settings.percentile,
                          batch_size=settings.batch_size, bits=16 if settings.dtype is DType.INT16 else 8,
-                         symmetric=settings.dtype is DType.INT16, memory_mb=settings.memory_mb)
+                         symmetric=settings.dtype is DType.INT16, memory_mb=settings.memory_mb, observe=observe)
     except PassError:
         raise
     except GraphtoolError as exc:

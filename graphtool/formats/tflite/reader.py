@@ -375,7 +375,15 @@ def _sparsity_problems(sparsity: dict, values: int | None) -> list[str]:
     """What in a sparse tensor's compressed levels would make a kernel read outside them or
     its values: a CSR level's segments must run in order from 0 over one entry per position of
     the level above, ending at its number of indices, and the levels must describe as many
-    values as the buffer holds. LiteRT does not check, and reads what lies beyond."""
+    values as the buffer holds; the traversal order must order its levels, and the block map
+    name dimensions. LiteRT does not check, and reads what lies beyond."""
+    levels = len(sparsity.get("dim_metadata") or [])
+    order, blocks = sparsity.get("traversal_order"), sparsity.get("block_map")
+    if order is not None and sorted(int(v) for v in order) != list(range(levels)):
+        shown = ", ".join(str(int(v)) for v in list(order)[:6]) + (", ..." if len(order) > 6 else "")
+        return [f"its traversal order [{shown}] is not an order of its {levels} levels (a kernel reads outside them)"]
+    if blocks is not None and any(not 0 <= int(v) < levels - len(blocks) for v in blocks):
+        return [f"its block map names dimensions outside its {levels - len(blocks)} (a kernel reads outside them)"]
     problems, count = [], 1
     for level, metadata in enumerate(sparsity.get("dim_metadata") or []):
         if int(metadata.get("format", 0)) == 0:  # DENSE

@@ -645,6 +645,14 @@ def _sparse_odd_size(model):
     raise AssertionError("no sparse tensor")
 
 
+def _sparsity_field(name: str, value: list[int]):
+    """The first sparse weight's traversal order or block map set to `value`."""
+    def edit(model):
+        tensor = next(t for t in model.subgraphs[0].tensors if t.sparsity is not None)
+        setattr(tensor.sparsity, name, value)
+    return edit
+
+
 def _sparse_level_made_dense(model):
     """The compressed level of the sparse weight read as a dense one of 16: its levels then
     describe more values than its buffer holds (LiteRT's densify reads past them)."""
@@ -819,6 +827,12 @@ CASES = [
         1, "CallOnceOptions", initSubgraphIndex=16)), False, True),
     Case("metadata_names_buffer_0", edited("float_cnn.tflite", lambda m: setattr(m.metadata[0], "buffer", 0)),
          False, True),
+    Case("sparse_traversal_order_past_its_levels", edited("sparse.tflite", _sparsity_field(
+        "traversalOrder", [0, 1, -260, 64])), False, True, kept=True),
+    Case("sparse_traversal_order_repeats_a_level", edited("sparse.tflite", _sparsity_field(
+        "traversalOrder", [1, 1])), False, True, kept=True),
+    Case("sparse_block_map_names_no_dimension", edited("sparse.tflite", _sparsity_field("blockMap", [5])),
+         False, True, kept=True),
     Case("sparse_values_not_whole_floats", edited("sparse.tflite", _sparse_odd_size), False, True, kept=True),
     Case("buffer_offset_8_inside_the_flatbuffer", edited("float_cnn.tflite", _buffer_outside_flatbuffer(8)),
          False, True),

@@ -148,3 +148,28 @@ def test_the_command_checker_catches_partial_output_and_crashes(monkeypatch, tmp
     monkeypatch.setattr(cli, "main", touches_input)
     assert check(recipe).problems[0].startswith("input: ")
     assert transform_gen.COMMANDS["check_fix"].ok_codes == (0, 1)
+
+
+def test_a_difference_the_runtime_does_not_repeat_is_not_a_failure(checker, monkeypatch, tmp_path):
+    """The runtime stalls once on graphtool's copy (a loaded machine): asked again in a fresh
+    process it answers as on the input, so the judge notes it and calls nothing."""
+    import fuzz.differential as differential
+    from fuzz.runtime_oracle import Opinion
+
+    path = tmp_path / "model.tflite"
+    shutil.copyfile(TFLITE_FIXTURES / "float_cnn.tflite", path)
+    real_dumps = differential.dumps
+    # other bytes, the same model: LiteRT answers the same on both
+    monkeypatch.setattr(differential, "dumps", lambda graph, *args, **kwargs: real_dumps(graph, *args, **kwargs)
+                        + bytes(16))
+    oracle, stalled = checker.oracles["litert"], []
+    real_ask = oracle.ask
+
+    def stalling_once(asked):
+        if ".written-" in asked and not stalled:
+            stalled.append(asked)
+            return Opinion(False, error="the litert process died or hung on it", crashed=True)
+        return real_ask(asked)
+    monkeypatch.setattr(oracle, "ask", stalling_once)
+    verdict = checker(str(path))
+    assert stalled and not verdict.problems and verdict.notes["litert"].startswith("not reproduced"), verdict

@@ -138,7 +138,7 @@ def _quantize_nodes(draw: Draw) -> list[str]:
         ("activations", lambda: draw.pick(["int8", "int16"])),
         ("per_channel", lambda: draw.pick(["true", "false"])),
         ("method", lambda: draw.pick(["minmax", "percentile", "mse"])),
-        ("rounding", lambda: draw.pick(["away", "even", "gptq", "nearest"])),
+        ("rounding", lambda: draw.pick(["away", "even", "gptq"])),
         ("keep", lambda: draw.pick(draw.op_names())),
         ("keep_op", lambda: draw.pick(draw.op_types())),
         ("only", lambda: draw.pick(draw.op_names()))]), draw)

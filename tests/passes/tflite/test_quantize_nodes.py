@@ -175,7 +175,7 @@ def test_registered_for_tflite():
     entry = get("quantize_nodes", "tflite")
     assert entry.guarantee == "quantization error"
     assert {name for name, *_ in entry.parameters()} == {"calibration", "activations", "per_channel", "method",
-                                                          "percentile", "keep", "keep_op", "only", "batch_size",
+                                                          "percentile", "rounding", "keep", "keep_op", "only", "batch_size",
                                                           "memory_mb", "target_sqnr", "fallback"}
 
 

@@ -46,7 +46,11 @@ class _Reader:
         self.problems: list[str] = []
         for index, buffer in enumerate(self.buffers):
             offset, size = int(buffer.get("offset", 0)), int(buffer.get("size", 0))
-            if offset > 1 and not size:  # an empty buffer "after the flatbuffer": kept as read
+            inline = buffer.get("data") is not None and len(buffer["data"]) > 0
+            if offset > 1 and inline:  # LiteRT reads the data and never looks at the offset
+                self.problems.append(f"buffer {index}: holds its data and points past the flatbuffer too (offset "
+                                     f"{offset}, size {size}); LiteRT reads the data; kept as read")
+            elif offset > 1 and not size:  # an empty buffer "after the flatbuffer": kept as read
                 self.problems.append(f"buffer {index}: stored after the flatbuffer at offset {offset}, but empty; "
                                      "kept as read")
             elif offset > 1:  # stored after the flatbuffer (models over 2 GB)

@@ -802,6 +802,8 @@ CASES = [
          lambda: build_aliased(tensors=1, operators=2000), False, True),
     # buffers
     Case("buffer_offset_2**40", edited("float_cnn.tflite", _edit_buffer(offset=2**40, size=16)), False, True, kept=True),
+    Case("buffer_data_and_offset_2_into_the_header", edited("float_cnn.tflite", _edit_buffer(offset=2, size=16)),
+         False, True, kept=True),
     Case("buffer_offset_2**63_size_max", edited("float_cnn.tflite", _edit_buffer(offset=2**63, size=2**64 - 1)),
          False, True, kept=True),
     Case("buffer_offset_2_size_2**64-1", edited("float_cnn.tflite", _edit_buffer(offset=2, size=2**64 - 1)), False, True, kept=True),

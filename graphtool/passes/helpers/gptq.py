@@ -44,11 +44,13 @@ class Layer:
     channels: int = 0  # input channels the weights read
     multiplier: int = 1  # DEPTHWISE_CONV_2D's depth multiplier
     hessian: np.ndarray | None = None
-    batches: int = 0
     rounded: dict[tuple, np.ndarray] = field(default_factory=dict)  # (scales, axis) -> int8 weights
 
     def update(self, values: np.ndarray) -> None:
-        """Add one batch of the layer's input (NHWC for a convolution, [..., d] for FULLY_CONNECTED)."""
+        """Add one batch of the layer's input (NHWC for a convolution, [..., d] for FULLY_CONNECTED);
+        a batch of another width than the weights read (a dynamic shape) adds nothing."""
+        if values.shape[-1] != self.channels or (self.op != "FULLY_CONNECTED" and values.ndim != 4):
+            return
         if self.op == "FULLY_CONNECTED":
             rows = np.asarray(values, np.float32).reshape(-1, self.channels)
             self._add(rows.T.astype(np.float64) @ rows.astype(np.float64))
@@ -79,7 +81,6 @@ class Layer:
     # -- accumulating H ----------------------------------------------------------------------
     def _add(self, hessian: np.ndarray) -> None:
         self.hessian = hessian if self.hessian is None else self.hessian + hessian
-        self.batches += 1
 
     def _out_size(self, size: tuple[int, int]) -> tuple[int, int]:
         out = []

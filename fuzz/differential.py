@@ -118,7 +118,7 @@ class DifferentialChecker:
             return
         if theirs.ok and ours.ok:
             again = {self._ask(oracle, path, verdict).fingerprint for _ in range(REPEATS)}
-            if ours.fingerprint in again or len(again | {theirs.fingerprint}) > 1:
+            if ours.fingerprint in again or len(again | {theirs.fingerprint, fresh[0].fingerprint}) > 1:
                 verdict.notes[runtime] = ("nondeterministic: the same file gives other outputs (reads memory it never "
                                           "wrote, or what an earlier model left)")
                 return

@@ -70,7 +70,7 @@ class _Reader:
         tensors = [self._tensors(sg, i) for i, sg in enumerate(subgraphs)]
         for index, (sg, graph) in enumerate(zip(subgraphs, graphs)):
             self._fill(graph, sg, index, tensors[index], graphs)
-        self.problems += variables.unassigned_reads(graphs)
+        self.problems += variables.problems(graphs)
         main = graphs[0]
         main.subgraphs = graphs[1:]
         dangling = [(position, sig) for position, sig in enumerate(self.model.get("signature_defs") or [])

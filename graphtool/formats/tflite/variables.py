@@ -1,4 +1,4 @@
-"""Resource variables read before anything assigns them.
+"""Resource variables read before anything assigns them, and handles kept in other tensors.
 
 LiteRT creates a variable on its first VAR_HANDLE and hands READ_VARIABLE whatever memory its
 tensor holds until an ASSIGN_VARIABLE writes it, so such a model loads and runs, with results
@@ -9,15 +9,20 @@ may have run first) and no earlier operator of its own subgraph does.
 """
 from __future__ import annotations
 
-from ...ir import Graph
+from ...ir import DType, Graph
 
 VariableName = tuple[bytes, bytes]
 
 
-def unassigned_reads(graphs: list[Graph]) -> list[str]:
-    """One problem line per READ_VARIABLE that reads a variable nothing has assigned yet."""
+def problems(graphs: list[Graph]) -> list[str]:
+    """One problem line per READ_VARIABLE that reads a variable nothing has assigned yet, and
+    per variable handle that is not a RESOURCE tensor (the kernels keep the variable's id in
+    it, and read it back, whatever its type says)."""
     assigned_in = [_assigned(graph) for graph in graphs]
-    problems = []
+    found = [f"subgraph {index}: {node.name!r} (VAR_HANDLE) writes its handle into a {tensor.dtype.value} "
+                "tensor, not a resource" for index, graph in enumerate(graphs) for node in graph
+                if node.op == "VAR_HANDLE" for tensor in node.outputs[:1]
+                if tensor.dtype is not None and tensor.dtype is not DType.RESOURCE]
     for index, graph in enumerate(graphs):
         elsewhere = set().union(*(names for i, names in enumerate(assigned_in) if i != index))
         before: set[VariableName] = set()
@@ -28,10 +33,10 @@ def unassigned_reads(graphs: list[Graph]) -> list[str]:
             if node.op == "ASSIGN_VARIABLE":
                 before.add(name)
             elif name not in before and name not in elsewhere:
-                problems.append(f"subgraph {index}: {node.name!r} (READ_VARIABLE) reads variable "
+                found.append(f"subgraph {index}: {node.name!r} (READ_VARIABLE) reads variable "
                                 f"{_describe(name)} before anything assigns it; LiteRT returns whatever memory "
                                 "the variable holds")
-    return problems
+    return found
 
 
 def _assigned(graph: Graph) -> set[VariableName]:

@@ -827,6 +827,8 @@ CASES = [
         2, None)), False, True, kept=True),
     Case("var_handle_with_call_once_options_subgraph_16", edited("resource_variables.tflite", _var_handle_options(
         1, "CallOnceOptions", initSubgraphIndex=16)), False, True),
+    Case("var_handle_writes_into_a_float_tensor", edited("resource_variables.tflite", lambda m: setattr(
+        m.subgraphs[1].tensors[3], "type", fb.TensorType.FLOAT32)), False, True, kept=True),
     Case("metadata_names_buffer_0", edited("float_cnn.tflite", lambda m: setattr(m.metadata[0], "buffer", 0)),
          False, True),
     Case("sparse_traversal_order_past_its_levels", edited("sparse.tflite", _sparsity_field(
@@ -987,6 +989,9 @@ def test_unassigned_variable_read_named():
     data = _make(CASES[CASE_IDS.index("var_handle_without_options_reads_unassigned")])
     warnings = graphtool.inspect(graphtool.load(data)).warnings
     assert any("READ_VARIABLE" in w and "before anything assigns it" in w for w in warnings), warnings
+    data = _make(CASES[CASE_IDS.index("var_handle_writes_into_a_float_tensor")])
+    assert graphtool.inspect(graphtool.load(data)).warnings == [
+        "subgraph 1: 'total2' (VAR_HANDLE) writes its handle into a float32 tensor, not a resource"]
     assert not graphtool.inspect(graphtool.load(FIXTURES["resource_variables.tflite"])).warnings
 
 

@@ -53,7 +53,7 @@ class Layer:
             return
         if self.op == "FULLY_CONNECTED":
             rows = np.asarray(values, np.float32).reshape(-1, self.channels)
-            self._add(rows.T.astype(np.float64) @ rows.astype(np.float64))
+            self._add(rows.T @ rows)
             return
         batch = np.asarray(values, np.float32)
         per_sample = math.prod(self._out_size(batch.shape[1:3])) * self.kernel[0] * self.kernel[1] * self.channels
@@ -61,10 +61,10 @@ class Layer:
         for start in range(0, batch.shape[0], step):
             patches = self._patches(batch[start:start + step])  # [positions, kh*kw, C]
             if self.op == "DEPTHWISE_CONV_2D":
-                by_channel = np.ascontiguousarray(patches.transpose(2, 1, 0)).astype(np.float64)  # [C, kk, P]
+                by_channel = np.ascontiguousarray(patches.transpose(2, 1, 0))  # [C, kk, P]
                 self._add(by_channel @ by_channel.transpose(0, 2, 1))
             else:
-                flat = patches.reshape(patches.shape[0], -1).astype(np.float64)
+                flat = patches.reshape(patches.shape[0], -1)
                 self._add(flat.T @ flat)
 
     def round(self, weights: np.ndarray, axis: int | None, qmax: int) -> tuple[np.ndarray, np.ndarray]:
@@ -80,7 +80,11 @@ class Layer:
 
     # -- accumulating H ----------------------------------------------------------------------
     def _add(self, hessian: np.ndarray) -> None:
-        self.hessian = hessian if self.hessian is None else self.hessian + hessian
+        """Sum one chunk's products (float32, as the values come) in float64."""
+        if self.hessian is None:
+            self.hessian = hessian.astype(np.float64)
+        else:
+            self.hessian += hessian
 
     def _out_size(self, size: tuple[int, int]) -> tuple[int, int]:
         out = []

@@ -1,18 +1,23 @@
 """Full-integer post-training quantization, graphtool's `quantize_nodes` against
 ai-edge-quantizer (AEQ): activations=int8 against AEQ's `static_wi8_ai8` and activations=int16
 (16x8) against `static_wi8_ai16`, both tools calibrating on the same samples, on the digits CNN
-(the demo's trained model), a Keras 3 MobileNetV2 (logits, and the same model with a softmax)
-and a ~200 MB MLP — output SQNR, accuracy, file size, time and peak memory, all measured in one
-run. Two graphtool rows per model and mode: its default, `quantize_nodes(calibration=SAMPLES,
+(the demo's trained model), Keras 3 MobileNetV2s (trained on the digits at 64x64; random
+weights at 224x224, logits, and the same model with a softmax) and a ~200 MB MLP — output SQNR,
+accuracy, file size, time and peak memory, all measured in one run. Two graphtool rows per
+model and mode: its default, `quantize_nodes(calibration=SAMPLES,
 activations=M)` (float inputs and outputs, a QUANTIZE and a DEQUANTIZE at the boundary, as the
 TFLite converter writes them), and like-for-like, the same followed by
 `set_io_types(inputs=M,outputs=M) dedupe_buffers` in one pipeline (integer inputs and outputs,
 and the activations sharing one empty buffer, as AEQ's static recipes write them); the criteria
-are judged on the like-for-like rows.
+are judged on the like-for-like rows. On the MobileNetV2s a third row, like-for-like with
+`rounding=gptq` (error-feedback weight rounding), judged on the 16x8 criterion.
 
 Samples: the digits CNN calibrates on the first CALIBRATION["digits"] images of the demo's
 training split (demo/digits.py) and is evaluated on the committed 360-image test split
-(fixtures/tflite/digits_test.npz), with top-1 accuracy. MobileNetV2 has random weights (nothing
+(fixtures/tflite/digits_test.npz), with top-1 accuracy. The trained MobileNetV2
+(make_models.build_mobilenetv2_digits_tflite: the same digits split, resized to 64x64)
+calibrates on CALIBRATION["mobilenetv2_digits"] of its training images and is evaluated on its
+360-image test split, with top-1 accuracy. The other MobileNetV2 has random weights (nothing
 is downloaded) with batch-norm statistics taken from images with natural images' statistics
 (make_models.natural_images: a 1/f spectrum, correlated channels, in [-1, 1]), so its
 activations and logits follow the input; it calibrates and is evaluated on further such images
@@ -48,7 +53,7 @@ import numpy as np
 from bench_quantize import (AEQ_OPTIONS, Flatbuffer, Job, _db, _met, _op_version, accuracy, child_runs, command_line,
                             criteria_sections, outputs, run_child, sqnr_db, summarise, with_aeq_fields)
 from bench_tflite_io import _model, describe
-from make_models import NATURAL_SOFTMAX, natural_images
+from make_models import MOBILENET_DIGITS_DATA, NATURAL_SOFTMAX, model_path, natural_images
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # demo/
@@ -58,21 +63,24 @@ MODES = {"int8": "static_wi8_ai8", "int16": "static_wi8_ai16"}  # graphtool acti
 TOOLS = ("graphtool", "aeq")
 REPEATS = 5  # the machine may be busy: medians of 5
 CALIBRATION_SEED, EVALUATION_SEED = 1, 2  # make_models seeds MobileNetV2's batch-norm statistics with 0
-CALIBRATION = {"digits": 256, "mobilenetv2": 64, "mlp": 64}  # samples both tools calibrate on
+CALIBRATION = {"digits": 256, "mobilenetv2": 64, "mobilenetv2_digits": 256, "mlp": 64}  # samples both tools calibrate on
 EVALUATION = {"mobilenetv2": 32, "mlp": 32}  # the digits CNN: its 360-image test split
 SQNR_MARGIN_DB = 0.5  # graphtool's SQNR at least AEQ's minus this
 TIME_RATIO = 0.5  # graphtool's time at most this times AEQ's
 INT16_GAIN_DB = 10.0  # 16x8 over int8, on MobileNetV2
+INT16_JUDGED = "mobilenetv2_digits.tflite"  # the trained MobileNetV2: the 16x8 criterion is judged on it
 PROFILE_TOP = 20
 BENCH_DIR = Path(__file__).resolve().parent
 OUT_DIR = BENCH_DIR / "out"  # gitignored
 TITLE = "TFLite full-integer quantization against ai-edge-quantizer"
 # graphtool's rows: variant -> (quantize_nodes options, passes after it in the same pipeline; {mode}: int8 or int16)
-DEFAULT, LIKE_FOR_LIKE = "default", "like-for-like"
+DEFAULT, LIKE_FOR_LIKE, GPTQ = "default", "like-for-like", "like-for-like, gptq"
 VARIANTS: dict[str, tuple[str, str]] = {
     DEFAULT: ("", ""),  # float inputs and outputs, as the TFLite converter writes them by default
     # integer inputs and outputs, and activations sharing one empty buffer, as AEQ's static recipes write them
     LIKE_FOR_LIKE: ("", "set_io_types(inputs={mode},outputs={mode}) dedupe_buffers"),
+    # the same with error-feedback weight rounding (on the MobileNetV2s only: Case.gptq)
+    GPTQ: ("rounding=gptq", "set_io_types(inputs={mode},outputs={mode}) dedupe_buffers"),
 }
 JUDGED = LIKE_FOR_LIKE  # the rows the criteria are judged on
 FLOOR_SPEC = "quantize_weights(mode=weight_only,minimum_size=0)"  # the same int8 weights, float activations
@@ -92,6 +100,10 @@ class Case:
     labels: np.ndarray | None = None
     judge_sqnr: bool = True
     why_not: str = ""
+    gptq: bool = False  # also the GPTQ variant
+
+    def variants(self) -> list[str]:
+        return [v for v in VARIANTS if v != GPTQ or self.gptq]
 
 
 def digits_case() -> Case:
@@ -107,11 +119,19 @@ def mobilenetv2_cases() -> list[Case]:
     near-equal probabilities of ~1e-3 lie under int8's fixed 1/256 softmax step)."""
     calibration = natural_images(np.random.default_rng(CALIBRATION_SEED), CALIBRATION["mobilenetv2"])
     evaluation = natural_images(np.random.default_rng(EVALUATION_SEED), EVALUATION["mobilenetv2"])
-    logits = Case(_model("mobilenetv2_natural.tflite"), calibration, evaluation)
+    logits = Case(_model("mobilenetv2_natural.tflite"), calibration, evaluation, gptq=True)
     softmax = Case(_model(NATURAL_SOFTMAX), calibration, evaluation, judge_sqnr=False,
                    why_not="softmax over 1000 classes of random weights: probabilities near 1e-3, under int8's "
                            "fixed 1/256 output step, so the int8 SQNR measures that step; judged on the logits")
-    return [logits, softmax]
+    return [trained_mobilenetv2_case(), logits, softmax]
+
+
+def trained_mobilenetv2_case() -> Case:
+    """The MobileNetV2 trained on the digits at 64x64 (logits out): its training images, its test split."""
+    path = _model("mobilenetv2_digits.tflite")
+    with np.load(model_path(MOBILENET_DIGITS_DATA)) as data:
+        return Case(path, data["calibration"][:CALIBRATION["mobilenetv2_digits"]], data["test"], data["labels"],
+                    gptq=True)
 
 
 def mlp_case() -> Case:
@@ -250,13 +270,13 @@ def measure_case(case: Case, tmp: Path) -> list[Row]:
     samples, signature = write_samples(case, tmp)
     rows = []
     for mode in MODES:
-        outs = {variant: tmp / f"graphtool-{mode}-{variant}-{case.path.name}" for variant in VARIANTS}
+        outs = {variant: tmp / f"graphtool-{mode}-{variant}-{case.path.name}" for variant in case.variants()}
         outs["aeq"] = tmp / f"aeq-{mode}-{case.path.name}"
-        jobs = {variant: Job("graphtool", mode, case.path, outs[variant], options, then.format(mode=mode), samples)
-                for variant, (options, then) in VARIANTS.items()}
+        jobs = {variant: Job("graphtool", mode, case.path, outs[variant], VARIANTS[variant][0],
+                             VARIANTS[variant][1].format(mode=mode), samples) for variant in case.variants()}
         jobs["aeq"] = Job("aeq", mode, case.path, outs["aeq"], samples=samples, signature=signature)
         runs = child_runs(jobs, REPEATS)
-        for variant in VARIANTS:
+        for variant in case.variants():
             pair = {"graphtool": outs[variant], "aeq": outs["aeq"]}
             rows.append(make_row(case, mode, variant, runs[variant], runs["aeq"], pair, reference, floor))
     return rows
@@ -355,41 +375,50 @@ def tally(rows: list[Row]) -> str:
 
 
 def int16_gain(rows: list[Row]) -> list[str]:
-    """16x8 on each MobileNetV2: it runs in LiteRT (it was evaluated there) and its SQNR over
-    int8 mode's, against the int8-weights floor; judged on the output whose SQNR is judged."""
+    """16x8 on each MobileNetV2 and variant: it runs in LiteRT (it was evaluated there) and its
+    SQNR over int8 mode's (the same variant: the same rounding in both modes), against the
+    int8-weights floor; judged on the trained MobileNetV2's GPTQ rows."""
     lines = []
     for row16 in rows:
         if row16["quant_mode"] != "int16" or not row16["model"].startswith("mobilenetv2"):
             continue
+        judged = row16["model"] == INT16_JUDGED and row16["variant"] == GPTQ
         row8 = next(r for r in rows if r["quant_mode"] == "int8" and r["model"] == row16["model"]
                     and r["variant"] == row16["variant"])
         sqnr = {mode: {tool: row["quality"][tool]["sqnr"] for tool in TOOLS}
                 for mode, row in (("int8", row8), ("int16", row16))}
         gain = {tool: sqnr["int16"][tool] - sqnr["int8"][tool] for tool in TOOLS}
-        verdict = _met(gain["graphtool"] >= INT16_GAIN_DB, row16["judge_sqnr"])
+        verdict = _met(gain["graphtool"] >= INT16_GAIN_DB, judged)
         lines.append(
-            f"- 16x8 on `{row16['model']}` ({row16['variant']}){'' if row16['judge_sqnr'] else ', not judged'}: runs "
-            f"in LiteRT — {_met(True, row16['judge_sqnr'])} (every evaluation sample ran in `ai_edge_litert`); "
+            f"- 16x8 on `{row16['model']}` ({row16['variant']}){'' if judged else ', not judged'}: runs "
+            f"in LiteRT — {_met(True, judged)} (every evaluation sample ran in `ai_edge_litert`); "
             f"SQNR ≥ int8 mode + {INT16_GAIN_DB:.0f} dB — {verdict} (graphtool "
             f"{_db(sqnr['int16']['graphtool'])} vs {_db(sqnr['int8']['graphtool'])} dB, {gain['graphtool']:+.2f} dB; "
             f"AEQ {_db(sqnr['int16']['aeq'])} vs {_db(sqnr['int8']['aeq'])} dB, {gain['aeq']:+.2f} dB; the same "
-            f"model with int8 weights and float activations, `{FLOOR_SPEC}`, {_db(row16['weights_floor'])} dB: the "
-            f"most 16x8 can reach with int8 "
-            f"weights, graphtool's 16x8 is {row16['weights_floor'] - sqnr['int16']['graphtool']:.2f} dB under it)")
+            f"model with int8 weights rounded to nearest and float activations, `{FLOOR_SPEC}`, "
+            f"{_db(row16['weights_floor'])} dB: the most 16x8 with nearest rounding can reach; graphtool's 16x8 is "
+            f"{_above_or_under(sqnr['int16']['graphtool'] - row16['weights_floor'])} it)")
     return lines
+
+
+def _above_or_under(difference: float) -> str:
+    return f"{difference:.2f} dB above" if difference > 0 else f"{-difference:.2f} dB under"
 
 
 def notes(rows: list[Row]) -> str:
     """The issue's criteria, judged on this run's like-for-like rows (markdown); the default
     rows' figures for information."""
     judged = [r for r in rows if r["variant"] == JUDGED]
-    other = [r for r in rows if r["variant"] != JUDGED]
+    other = [r for r in rows if r["variant"] == DEFAULT]
+    gptq = [r for r in rows if r["variant"] == GPTQ]
+    int16_rows = [r for r in rows if r["variant"] in (JUDGED, GPTQ)]
     lines = [f"Criteria, graphtool against AEQ on the same model, mode and samples (time is load + calibrate "
              f"+ quantize + write, file to file, medians of {REPEATS}; memory is peak − post-import RSS, the largest "
              f"of the runs; RSS \"MB\" are MiB). Calibration samples: digits {CALIBRATION['digits']} training images, "
+             f"the trained MobileNetV2 {CALIBRATION['mobilenetv2_digits']} of its training images, the other "
              f"MobileNetV2 {CALIBRATION['mobilenetv2']} natural-statistics images, MLP {CALIBRATION['mlp']} normal "
-             f"vectors; evaluation: the 360-image digits test split, {EVALUATION['mobilenetv2']} further images, "
-             f"{EVALUATION['mlp']} further vectors.", ""]
+             f"vectors; evaluation: the 360-image digits test split (at 64x64 for the trained MobileNetV2), "
+             f"{EVALUATION['mobilenetv2']} further images, {EVALUATION['mlp']} further vectors.", ""]
     lines += criteria_sections(
         judged, other, f"Judged on the like-for-like rows, `quantize_nodes(...) "
                        f"{VARIANTS[JUDGED][1].format(mode='M')}` (one pipeline, timed as one step): integer "
@@ -401,8 +430,14 @@ def notes(rows: list[Row]) -> str:
         "For information, not judged: graphtool's defaults, `quantize_nodes(calibration=SAMPLES,activations=M)` "
         "(float inputs and outputs: two operators and two tensors more than AEQ's files; one empty buffer per "
         "activation tensor)", row_criteria, tally)
-    lines += ["", "16x8 mode on MobileNetV2 (judged on the like-for-like rows of the logits model):", "",
-              *int16_gain(judged)]
+    if gptq:
+        lines += ["", f"For information, not judged on these criteria: the MobileNetV2s with `rounding=gptq` "
+                      f"(like-for-like otherwise; error feedback costs a pass over each layer's inputs while "
+                      f"calibrating) — the same comparisons hold in: {tally(gptq)}.", "",
+                  *[row_criteria(r, False) for r in gptq]]
+    lines += ["", f"16x8 mode on MobileNetV2 (judged on the trained MobileNetV2, `{INT16_JUDGED}`, with "
+                  f"`rounding=gptq` in both modes; the random-weight model and nearest rounding for information):",
+              "", *int16_gain(int16_rows)]
     return "\n".join(lines)
 
 
@@ -431,7 +466,7 @@ def build_models() -> None:
     """Build the models this benchmark needs, and no others (run alone by run.py)."""
     from make_models import ensure_models
 
-    ensure_models(names=["mobilenetv2_natural.tflite", "dense_200mb.tflite"])
+    ensure_models(names=["mobilenetv2_natural.tflite", "mobilenetv2_digits.tflite", "dense_200mb.tflite"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,8 +40,11 @@ def load_model(path: str) -> Graph:
     lives until then: gc.freeze() first tells the collector to leave those objects alone. That
     spares a full collection rescanning every imported module while the model's objects are
     made (~15 ms, half of reading a few-MB .tflite), and another as the interpreter exits
-    (~30 ms). main() unfreezes them when it runs again in the same process."""
+    (~30 ms). Only the first call freezes: a process that runs many commands (tests, the fuzz
+    workers) must have the garbage of each one collected, and freezing again would move the
+    last command's uncollected cycles out of the collector's reach for good."""
     from .. import formats
 
-    gc.freeze()
+    if not gc.get_freeze_count():
+        gc.freeze()
     return formats.load(path)

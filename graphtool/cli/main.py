@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
 import traceback
 import warnings
@@ -58,7 +57,6 @@ def _commands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    gc.unfreeze()  # what common.load_model froze in an earlier main() of this process (tests) is collectable again
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     for stream in (sys.stdout, sys.stderr):  # names from model files need not be valid UTF-8

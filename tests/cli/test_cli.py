@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from ..conftest import GRAPHDEF_FIXTURES
+from ..conftest import GRAPHDEF_FIXTURES, TFLITE_FIXTURES
 
 CNN = GRAPHDEF_FIXTURES / "keras2_cnn.pb"
 
@@ -207,3 +207,32 @@ def test_bad_constant_found_when_decoded_still_names_the_file(tmp_path):
     assert result.stderr.startswith(f"graphtool: error: {path}: ") and result.stderr.count("\n") == 1
     assert "node 0 ('w') attr 'value': tensor_content has 11 bytes" in result.stderr
     assert not (tmp_path / "out.pb").exists()
+
+
+def test_commands_run_in_one_process_leave_their_models_collectable(monkeypatch, capsys):
+    """The CLI freezes what its imports made so the collector skips it (a fast cold start);
+    a process that runs many commands (tests, the fuzz workers) must still get each
+    command's model back, or it grows by a model per command until it runs out of memory."""
+    import gc
+    import weakref
+
+    from graphtool import formats
+    from graphtool.cli.main import main
+
+    loaded, real_load = [], formats.load
+
+    def load(path, *args, **kwargs):
+        graph = real_load(path, *args, **kwargs)
+        graph.test_cycle = graph  # a cycle, as an exception's traceback makes: only the collector frees it
+        gc.collect()  # the graph now lives in the oldest generation, as a model that took a while to use does
+        loaded.append(weakref.ref(graph))
+        return graph
+
+    monkeypatch.setattr(formats, "load", load)
+    model = str(TFLITE_FIXTURES / "float_cnn.tflite")
+    for _ in range(3):
+        assert main(["inspect", model, "--json"]) == 0
+    capsys.readouterr()
+    gc.collect()
+    assert len(loaded) == 3
+    assert [ref() is None for ref in loaded] == [True] * 3
